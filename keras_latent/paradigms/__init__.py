@@ -1,1 +1,33 @@
-"""See docs/ARCHITECTURE.md."""
+"""Training paradigms: each of the assignment's experiments is one call returning a TrainingRun.
+
+Imported lazily (PEP 562) so that ``import keras_latent`` stays importable while the layers
+below are loaded, and so the data/models layers never import the paradigms.
+"""
+
+import importlib
+
+_EXPORTS = {
+    "TrainingConfig": "config",
+    "TrainingRun": "fitting",
+    "train_autoencoder": "autoencoder",
+    "train_decoder": "autoencoder",
+    "train_probe": "probe",
+    "train_random_baseline": "probe",
+    "labelled_subset": "probe",
+    "PROBE_CONFIG": "probe",
+    "train_classifier": "classifier",
+    "train_simclr": "contrastive",
+    "SIMCLR_CONFIG": "contrastive",
+    "AtomicModelCheckpoint": "callbacks",
+    "KNNMonitor": "callbacks",
+    "default_callbacks": "callbacks",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name):
+    if name in _EXPORTS:
+        module = importlib.import_module(f"keras_latent.paradigms.{_EXPORTS[name]}")
+        return getattr(module, name)
+    raise AttributeError(f"module 'keras_latent.paradigms' has no attribute {name!r}")

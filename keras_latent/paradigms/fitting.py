@@ -1,0 +1,114 @@
+"""The machinery every paradigm shares: seeding, precision and device scope, the optimiser and
+its schedule, input checks, and one ``fit`` call with the default callbacks."""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import math
+from typing import Any
+
+import keras
+import numpy as np
+
+from keras_latent.models import get_preset
+from keras_latent.paradigms.callbacks import default_callbacks
+from keras_latent.paradigms.config import TrainingConfig
+
+
+@dataclasses.dataclass
+class TrainingRun:
+    """What a paradigm returns: the trained model and its per-epoch history."""
+
+    model: Any
+    history: dict
+
+
+def architecture_config(architecture) -> dict:
+    """A preset name or a config dict -> a fresh config dict for the model builders."""
+    if isinstance(architecture, str):
+        return get_preset(architecture)
+    if isinstance(architecture, dict):
+        return dict(architecture)
+    raise TypeError(
+        f"architecture must be a preset name or a config dict, got {type(architecture).__name__}."
+    )
+
+
+@contextlib.contextmanager
+def training_scope(config: TrainingConfig):
+    """Seed everything, then build and compile under the config's precision and strategy.
+
+    The global dtype policy is restored on exit so one mixed-precision run does not leak into
+    the next one in the same process.
+    """
+    keras.utils.set_random_seed(config.seed)
+    previous_policy = keras.config.dtype_policy()
+    if config.mixed_precision:
+        keras.mixed_precision.set_global_policy("mixed_float16")
+    strategy_scope = config.strategy.scope() if config.strategy is not None else contextlib.nullcontext()
+    try:
+        with strategy_scope:
+            yield
+    finally:
+        keras.mixed_precision.set_global_policy(previous_policy)
+
+
+def make_optimizer(config: TrainingConfig, steps_per_epoch: int, *, epochs: int | None = None):
+    """AdamW with, by default, linear warm-up and cosine decay over the whole run."""
+    epochs = epochs or config.epochs
+    learning_rate = config.learning_rate
+    if config.schedule == "cosine":
+        total = max(1, steps_per_epoch * epochs)
+        warmup = min(total - 1, steps_per_epoch * config.warmup_epochs)
+        learning_rate = keras.optimizers.schedules.CosineDecay(
+            initial_learning_rate=0.0 if warmup else config.learning_rate,
+            decay_steps=total - warmup,
+            warmup_target=config.learning_rate if warmup else None,
+            warmup_steps=warmup,
+            alpha=0.01,
+        )
+    return keras.optimizers.AdamW(learning_rate=learning_rate, weight_decay=config.weight_decay)
+
+
+def steps_per_epoch(num_examples: int, batch_size: int, *, drop_remainder: bool = False) -> int:
+    steps = num_examples // batch_size if drop_remainder else math.ceil(num_examples / batch_size)
+    return max(1, steps)
+
+
+def check_images(model_input_shape, splits) -> None:
+    """Fail early, naming both shapes, when a dataset does not fit an encoder."""
+    expected = tuple(model_input_shape[-3:])
+    if tuple(splits.image_shape) != expected:
+        raise ValueError(
+            f"Images of {splits.name!r} have shape {tuple(splits.image_shape)} but the encoder "
+            f"expects {expected}. Build the encoder with input_shape=splits.image_shape or pick "
+            f"a dataset with {expected} images."
+        )
+
+
+def check_labels(labels, num_classes: int, what: str = "labels") -> None:
+    labels = np.asarray(labels)
+    if labels.size and (labels.min() < 0 or labels.max() >= num_classes):
+        raise ValueError(
+            f"{what} must be class indices in [0, {num_classes}), found values from "
+            f"{labels.min()} to {labels.max()}. Check the dataset's labels or num_classes."
+        )
+
+
+def fit(model, train_data, val_data, config: TrainingConfig, *, monitor: str, mode: str,
+        extra_callbacks=(), output_dir=None, **fit_kwargs) -> dict:
+    """``model.fit`` with the default callbacks; returns the history dict."""
+    callbacks = default_callbacks(
+        output_dir if output_dir is not None else config.output_dir,
+        monitor=monitor, mode=mode, extra=extra_callbacks,
+    )
+    history = model.fit(
+        train_data,
+        validation_data=val_data,
+        epochs=config.epochs,
+        callbacks=callbacks,
+        verbose=config.verbose,
+        **fit_kwargs,
+    )
+    return history.history
