@@ -75,22 +75,23 @@ def _as_float(images):
     return images.astype("float32") / 255.0 if images.dtype == np.uint8 else images
 
 
-def default_callbacks(output_dir, *, monitor="val_loss", mode="min", extra=()):
-    """Callbacks for a run: ``extra`` first (so monitors write their logs before anything reads
-    them), then NaN guard and, when ``output_dir`` is given, best checkpoint, resume and CSV log."""
-    callbacks = list(extra) + [keras.callbacks.TerminateOnNaN()]
-    if output_dir is None:
-        return callbacks
-    output_dir = Path(output_dir)
-    output_dir.mkdir(parents=True, exist_ok=True)
-    backup = output_dir / "backup"
-    resuming = backup.is_dir() and any(backup.iterdir())
-    callbacks += [
-        AtomicModelCheckpoint(
-            str(output_dir / "best.keras"), monitor=monitor, mode=mode, save_best_only=True
-        ),
-        keras.callbacks.BackupAndRestore(str(backup)),
-        # Append only when resuming, so a fresh run in an old folder starts a clean log.
-        keras.callbacks.CSVLogger(str(output_dir / "training_log.csv"), append=resuming),
-    ]
-    return callbacks
+def default_callbacks(output_dir, *, monitor="val_loss", mode="min", monitors=(), extra=()):
+    """Callbacks for a run, in the order that matters: ``monitors`` first (they add to the logs
+    that checkpoint and CSV read), a NaN guard, then, when ``output_dir`` is given, the best
+    checkpoint, resume state and CSV log, and last the caller's ``extra`` callbacks (which see
+    complete logs and run after the epoch's state is safely on disk)."""
+    callbacks = [*monitors, keras.callbacks.TerminateOnNaN()]
+    if output_dir is not None:
+        output_dir = Path(output_dir)
+        output_dir.mkdir(parents=True, exist_ok=True)
+        backup = output_dir / "backup"
+        resuming = backup.is_dir() and any(backup.iterdir())
+        callbacks += [
+            AtomicModelCheckpoint(
+                str(output_dir / "best.keras"), monitor=monitor, mode=mode, save_best_only=True
+            ),
+            keras.callbacks.BackupAndRestore(str(backup)),
+            # Append only when resuming, so a fresh run in an old folder starts a clean log.
+            keras.callbacks.CSVLogger(str(output_dir / "training_log.csv"), append=resuming),
+        ]
+    return [*callbacks, *extra]

@@ -25,6 +25,7 @@ class TrainingConfig:
         strategy: a ``tf.distribute`` strategy to build and train under (e.g. MirroredStrategy).
         mixed_precision: train with the ``mixed_float16`` policy (losses stay float32).
         jit_compile: passed to ``compile``; ``"auto"`` is Keras' default.
+        callbacks: extra Keras callbacks for the main ``fit`` (after the built-in monitors).
     """
 
     epochs: int = 10
@@ -39,6 +40,7 @@ class TrainingConfig:
     strategy: Any = None
     mixed_precision: bool = False
     jit_compile: Any = "auto"
+    callbacks: tuple = ()
 
     def __post_init__(self):
         if int(self.epochs) < 1:

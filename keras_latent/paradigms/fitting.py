@@ -97,11 +97,11 @@ def check_labels(labels, num_classes: int, what: str = "labels") -> None:
 
 
 def fit(model, train_data, val_data, config: TrainingConfig, *, monitor: str, mode: str,
-        extra_callbacks=(), output_dir=None, **fit_kwargs) -> dict:
+        monitors=(), output_dir=None, **fit_kwargs) -> dict:
     """``model.fit`` with the default callbacks; returns the history dict."""
     callbacks = default_callbacks(
         output_dir if output_dir is not None else config.output_dir,
-        monitor=monitor, mode=mode, extra=extra_callbacks,
+        monitor=monitor, mode=mode, monitors=monitors, extra=config.callbacks,
     )
     history = model.fit(
         train_data,

@@ -102,7 +102,7 @@ def train_probe(encoder, splits, *, head="linear", head_kwargs=None, num_labels=
         history = probe_head.fit(
             train_z, train_y, batch_size=config.batch_size, epochs=config.epochs,
             validation_data=val_data, verbose=config.verbose,
-            callbacks=default_callbacks(None, extra=[restore_best]),
+            callbacks=default_callbacks(None, monitors=[restore_best], extra=config.callbacks),
         )
         classifier = Classifier(encoder, probe_head, freeze_encoder=True)
         compile_classifier(classifier, make_optimizer(config, steps), config.jit_compile)
