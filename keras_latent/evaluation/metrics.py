@@ -1,0 +1,204 @@
+"""Numbers that judge a representation: NumPy arrays in, plain Python floats out.
+
+Everything here is framework-free (NumPy + scikit-learn) so the same functions score a Keras
+model, a saved ``.npz`` of codes or a callback's mid-training snapshot. The only model-aware
+pieces are :func:`predict_in_batches` / :func:`encode`, which feed uint8 images to
+``model.predict`` a chunk at a time so a whole training split never sits in memory as float32.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import confusion_matrix as _sk_confusion_matrix
+from sklearn.metrics import silhouette_score
+from sklearn.neighbors import KNeighborsClassifier
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+__all__ = [
+    "to_unit_float",
+    "mean_absolute_error",
+    "to_class_ids",
+    "accuracy",
+    "confusion_matrix",
+    "per_class_accuracy",
+    "knn_accuracy",
+    "fit_linear_probe",
+    "linear_probe_accuracy",
+    "silhouette",
+    "predict_in_batches",
+    "encode",
+]
+
+
+# --------------------------------------------------------------------------- pixels
+
+
+def to_unit_float(images) -> np.ndarray:
+    """float32 pixels in [0, 1]: uint8 bytes are scaled by 1/255, floats are taken as they are."""
+    images = np.asarray(images)
+    if images.dtype == np.uint8:
+        return images.astype("float32") / 255.0
+    return images.astype("float32", copy=False)
+
+
+def mean_absolute_error(images, reconstructions) -> float:
+    """Mean |x - x_hat| over every pixel, both sides on the [0, 1] scale the models train on."""
+    images, reconstructions = to_unit_float(images), to_unit_float(reconstructions)
+    if images.shape != reconstructions.shape:
+        raise ValueError(
+            f"images {images.shape} and reconstructions {reconstructions.shape} differ in "
+            "shape; pass the decoder output for exactly these images."
+        )
+    if images.size == 0:
+        raise ValueError("mean_absolute_error needs at least one image, got an empty array.")
+    return float(np.mean(np.abs(images - reconstructions)))
+
+
+# --------------------------------------------------------------------------- classification
+
+
+def to_class_ids(predictions_or_logits) -> np.ndarray:
+    """Class ids from either ids ``(N,)`` or scores ``(N, num_classes)`` (argmax of logits)."""
+    values = np.asarray(predictions_or_logits)
+    if values.ndim == 2:
+        return np.argmax(values, axis=1)
+    if values.ndim == 1:
+        return values.astype("int64")
+    raise ValueError(
+        f"predictions must be class ids (N,) or logits (N, num_classes), got shape {values.shape}."
+    )
+
+
+def _labels_and_predictions(labels, predictions):
+    labels = np.asarray(labels).reshape(-1).astype("int64")
+    predictions = to_class_ids(predictions)
+    if labels.shape != predictions.shape:
+        raise ValueError(
+            f"{labels.shape[0]} labels but {predictions.shape[0]} predictions; "
+            "they must describe the same examples."
+        )
+    if labels.size == 0:
+        raise ValueError("accuracy needs at least one example, got none.")
+    return labels, predictions
+
+
+def accuracy(labels, predictions_or_logits) -> float:
+    """Fraction of examples whose predicted class (argmax when logits are given) is the label."""
+    labels, predictions = _labels_and_predictions(labels, predictions_or_logits)
+    return float(np.mean(labels == predictions))
+
+
+def confusion_matrix(labels, predictions, num_classes: int) -> np.ndarray:
+    """``(num_classes, num_classes)`` counts: row = true class, column = predicted class."""
+    labels, predictions = _labels_and_predictions(labels, predictions)
+    return _sk_confusion_matrix(labels, predictions, labels=np.arange(int(num_classes)))
+
+
+def per_class_accuracy(labels, predictions, num_classes: int) -> np.ndarray:
+    """Recall of each class, ``(num_classes,)``; NaN for a class with no example in ``labels``.
+
+    NaN rather than 0 so an absent class is not mistaken for a class the model always misses.
+    """
+    matrix = confusion_matrix(labels, predictions, num_classes)
+    support = matrix.sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(support > 0, np.diag(matrix) / np.maximum(support, 1), np.nan)
+
+
+# --------------------------------------------------------------------------- latent codes
+
+
+def _codes_and_labels(z, y, name):
+    z = np.asarray(z, dtype="float64")
+    y = np.asarray(y).reshape(-1)
+    if z.ndim != 2:
+        raise ValueError(f"{name} codes must be 2-D (N, latent_dim), got shape {z.shape}.")
+    if z.shape[0] != y.shape[0]:
+        raise ValueError(f"{name}: {z.shape[0]} codes but {y.shape[0]} labels.")
+    if z.shape[0] == 0:
+        raise ValueError(f"{name}: no codes given.")
+    if not np.all(np.isfinite(z)):
+        raise ValueError(f"{name} codes contain NaN or inf; the encoder's weights have diverged.")
+    return z, y
+
+
+def knn_accuracy(train_z, train_y, test_z, test_y, k: int = 20, metric: str = "cosine") -> float:
+    """Accuracy of a k-nearest-neighbour vote in latent space: no training, so it measures how
+    well the geometry of the codes alone groups the classes (the usual SSL monitor)."""
+    train_z, train_y = _codes_and_labels(train_z, train_y, "train")
+    test_z, test_y = _codes_and_labels(test_z, test_y, "test")
+    if int(k) < 1:
+        raise ValueError(f"k must be >= 1, got {k}.")
+    knn = KNeighborsClassifier(n_neighbors=min(int(k), len(train_z)), metric=metric)
+    knn.fit(train_z, train_y)
+    return float(np.mean(knn.predict(test_z) == test_y))
+
+
+def fit_linear_probe(train_z, train_y, seed: int = 0, max_iter: int = 200):
+    """A logistic regression on standardised frozen codes (an sklearn Pipeline).
+
+    Standardising first makes the bounded L-BFGS run converge on codes of any scale, which keeps
+    the probe to seconds even on a full training split.
+    """
+    train_z, train_y = _codes_and_labels(train_z, train_y, "train")
+    if len(np.unique(train_y)) < 2:
+        raise ValueError("a linear probe needs at least two classes among the training labels.")
+    probe = make_pipeline(
+        StandardScaler(), LogisticRegression(max_iter=int(max_iter), random_state=seed)
+    )
+    with warnings.catch_warnings():
+        # max_iter is a deliberate budget; an unconverged probe is still a fair, seeded figure.
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        probe.fit(train_z, train_y)
+    return probe
+
+
+def linear_probe_accuracy(train_z, train_y, test_z, test_y, seed: int = 0,
+                          max_iter: int = 200) -> float:
+    """Test accuracy of :func:`fit_linear_probe`: how linearly separable the classes are."""
+    test_z, test_y = _codes_and_labels(test_z, test_y, "test")
+    probe = fit_linear_probe(train_z, train_y, seed=seed, max_iter=max_iter)
+    return float(np.mean(probe.predict(test_z) == test_y))
+
+
+def silhouette(z, y, sample: int = 2000, seed: int = 0, metric: str = "cosine") -> float:
+    """Silhouette score of the labels as clusters of the codes, in [-1, 1] (higher = tighter,
+    better separated classes); computed on a seeded sample since it is quadratic in N."""
+    z, y = _codes_and_labels(z, y, "silhouette")
+    if len(z) > sample:
+        keep = np.random.default_rng(seed).choice(len(z), size=int(sample), replace=False)
+        z, y = z[keep], y[keep]
+    num_labels = len(np.unique(y))
+    if not 2 <= num_labels <= len(z) - 1:
+        raise ValueError(
+            f"silhouette needs 2..N-1 distinct labels, got {num_labels} among {len(z)} codes."
+        )
+    return float(silhouette_score(z, y, metric=metric))
+
+
+# --------------------------------------------------------------------------- running models
+
+
+def predict_in_batches(model, images, batch_size: int = 256, chunk: int = 8192) -> np.ndarray:
+    """``model.predict`` over uint8 (or float) images, scaled to [0, 1] a chunk at a time."""
+    images = np.asarray(images)
+    if len(images) == 0:
+        raise ValueError("no images to run the model on.")
+    outputs = [
+        np.asarray(model.predict(to_unit_float(images[start:start + chunk]),
+                                 batch_size=batch_size, verbose=0))
+        for start in range(0, len(images), chunk)
+    ]
+    return np.concatenate(outputs, axis=0)
+
+
+def encode(model, images, batch_size: int = 256) -> np.ndarray:
+    """Latent codes ``(N, latent_dim)``: through ``model.encoder`` when the model has one (an
+    autoencoder, classifier or SimCLR model), else through the model itself (an encoder)."""
+    encoder = getattr(model, "encoder", None)
+    return predict_in_batches(model if encoder is None else encoder, images, batch_size=batch_size)

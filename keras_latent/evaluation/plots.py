@@ -1,0 +1,366 @@
+"""Figures that show a representation: reconstructions, interpolations, t-SNE, curves, confusion.
+
+Every function builds a ``matplotlib.figure.Figure`` directly (Agg canvas, no pyplot), so plots
+work headless, leak no global figure state in long runs, and are inspectable in tests. Pass
+``path=`` to also save a PNG atomically. Each plot has a one-sentence caption in ``CAPTIONS``
+that the report prints under it.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import tempfile
+from pathlib import Path
+from typing import NamedTuple
+
+import numpy as np
+from matplotlib import colormaps
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+from keras_latent.evaluation.metrics import to_unit_float
+
+__all__ = [
+    "CAPTIONS",
+    "save_figure",
+    "plot_reconstructions",
+    "interpolate",
+    "plot_interpolation",
+    "TSNEEmbeddings",
+    "embed_tsne",
+    "tsne_embeddings",
+    "plot_tsne",
+    "plot_tsne_grid",
+    "plot_history",
+    "plot_confusion_matrix",
+]
+
+CAPTIONS = {
+    "reconstructions": "Random test images (top row) above the autoencoder's reconstructions of "
+                       "them (bottom row).",
+    "interpolation": "Decoded images along the straight line between the latent codes of two "
+                     "test images, both ends included.",
+    "tsne": "t-SNE of test images in pixel space (after PCA to 50 dimensions) and of their latent "
+            "codes, coloured by class: tighter, separated clusters mean a more useful code.",
+    "history": "Training curves per epoch, training split against validation split.",
+    "confusion_matrix": "Confusion matrix on the test split (rows: true class, columns: "
+                        "predicted class), normalised per true class.",
+    "tsne_grid": "t-SNE of each run's latent codes of the same test sample, coloured by class.",
+}
+
+
+# --------------------------------------------------------------------------- shared helpers
+
+
+def _new_figure(width, height) -> Figure:
+    figure = Figure(figsize=(width, height), layout="constrained")
+    FigureCanvasAgg(figure)
+    return figure
+
+
+def save_figure(figure: Figure, path, dpi: int = 100) -> Path:
+    """Write ``figure`` as a PNG via a temporary file + rename, so a reader never sees half."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".png", dir=path.parent)
+    os.close(handle)
+    try:
+        figure.savefig(temporary, format="png", dpi=dpi)
+        os.replace(temporary, path)
+    except BaseException:
+        if os.path.exists(temporary):
+            os.remove(temporary)
+        raise
+    return path
+
+
+def _finish(figure: Figure, path) -> Figure:
+    if path is not None:
+        save_figure(figure, path)
+    return figure
+
+
+def _show_image(ax, image):
+    """Grey-scale for one channel, RGB for three; clipped to [0, 1] (decoders may overshoot)."""
+    image = np.clip(to_unit_float(image), 0.0, 1.0)
+    if image.ndim == 3 and image.shape[-1] == 1:
+        image = image[..., 0]
+    ax.imshow(image, cmap="gray" if image.ndim == 2 else None, vmin=0.0, vmax=1.0)
+    ax.set_xticks([])
+    ax.set_yticks([])
+
+
+def _check_images(images, name):
+    images = np.asarray(images)
+    if images.ndim not in (3, 4) or (images.ndim == 4 and images.shape[-1] not in (1, 3)):
+        raise ValueError(
+            f"{name} must be images (N, H, W) or (N, H, W, 1|3), got shape {images.shape}."
+        )
+    return images
+
+
+# --------------------------------------------------------------------------- autoencoders
+
+
+def plot_reconstructions(originals, reconstructions, n: int = 5, seed: int = 0, *,
+                         path=None) -> Figure:
+    """``n`` random images (seeded) above their reconstructions."""
+    originals = _check_images(originals, "originals")
+    reconstructions = _check_images(reconstructions, "reconstructions")
+    if originals.shape[:3] != reconstructions.shape[:3]:
+        raise ValueError(
+            f"originals {originals.shape} and reconstructions {reconstructions.shape} must pair "
+            "up one to one."
+        )
+    n = min(int(n), len(originals))
+    if n < 1:
+        raise ValueError("plot_reconstructions needs at least one image.")
+    chosen = np.sort(np.random.default_rng(seed).choice(len(originals), size=n, replace=False))
+    figure = _new_figure(1.6 * n, 3.6)
+    axes = figure.subplots(2, n, squeeze=False)
+    for column, index in enumerate(chosen):
+        _show_image(axes[0, column], originals[index])
+        _show_image(axes[1, column], reconstructions[index])
+        axes[0, column].set_title(f"#{index}", fontsize=8)
+    axes[0, 0].set_ylabel("original")
+    axes[1, 0].set_ylabel("reconstruction")
+    figure.suptitle("Reconstructions")
+    return _finish(figure, path)
+
+
+def interpolate(autoencoder, image_a, image_b, steps: int = 10,
+                batch_size: int = 256) -> np.ndarray:
+    """Decode ``steps`` points on the line from ``encode(a)`` to ``encode(b)`` (ends included).
+
+    Returns ``(steps, H, W, C)`` float images. Smooth in-between images suggest a latent space
+    without holes, which is what makes an autoencoder's codes usable for generation.
+    """
+    encoder = getattr(autoencoder, "encoder", None)
+    decoder = getattr(autoencoder, "decoder", None)
+    if encoder is None or decoder is None:
+        raise ValueError(
+            f"interpolate needs a model with an encoder and a decoder (an Autoencoder or a "
+            f"SimCLR hybrid); got {type(autoencoder).__name__} without one."
+        )
+    if int(steps) < 2:
+        raise ValueError(f"steps must be >= 2 to include both ends, got {steps}.")
+    pair = to_unit_float(np.stack([np.asarray(image_a), np.asarray(image_b)]))
+    codes = np.asarray(encoder.predict(pair, batch_size=batch_size, verbose=0))
+    weights = np.linspace(0.0, 1.0, int(steps), dtype="float32")[:, None]
+    path_codes = (1.0 - weights) * codes[0] + weights * codes[1]
+    return np.asarray(decoder.predict(path_codes, batch_size=batch_size, verbose=0))
+
+
+def plot_interpolation(decoded_strip, *, path=None) -> Figure:
+    """One row of decoded images from :func:`interpolate`, labelled by interpolation weight."""
+    strip = _check_images(decoded_strip, "decoded_strip")
+    steps = len(strip)
+    if steps < 2:
+        raise ValueError("an interpolation strip needs at least its two ends.")
+    figure = _new_figure(1.3 * steps, 2.2)
+    axes = figure.subplots(1, steps, squeeze=False)[0]
+    for ax, image, weight in zip(axes, strip, np.linspace(0.0, 1.0, steps)):
+        _show_image(ax, image)
+        ax.set_xlabel(f"{weight:.2f}", fontsize=8)
+    axes[0].set_ylabel("decoded")
+    figure.supxlabel("interpolation weight (0 = first image, 1 = second)", fontsize=9)
+    figure.suptitle("Latent interpolation")
+    return _finish(figure, path)
+
+
+# --------------------------------------------------------------------------- t-SNE
+
+
+class TSNEEmbeddings(NamedTuple):
+    """2-D t-SNE coordinates of one seeded sample, in pixel space and in latent space."""
+
+    image_2d: np.ndarray
+    latent_2d: np.ndarray
+    labels: np.ndarray
+    indices: np.ndarray
+
+
+def embed_tsne(features, seed: int = 0, pca_dim: int = 50) -> np.ndarray:
+    """``(N, 2)`` seeded t-SNE of ``features`` (flattened), after PCA to ``pca_dim`` when wider.
+
+    PCA first is the standard recipe: it removes pixel noise and makes t-SNE far cheaper.
+    """
+    from sklearn.decomposition import PCA
+    from sklearn.manifold import TSNE
+
+    features = np.asarray(features, dtype="float32").reshape(len(features), -1)
+    if len(features) < 5:
+        raise ValueError(f"t-SNE needs at least 5 points, got {len(features)}.")
+    if not np.all(np.isfinite(features)):
+        raise ValueError("t-SNE input contains NaN or inf; check the model's outputs.")
+    if features.shape[1] > pca_dim:
+        features = PCA(n_components=min(pca_dim, len(features)), random_state=seed)\
+            .fit_transform(features)
+    perplexity = float(min(30.0, (len(features) - 1) / 3.0))
+    tsne = TSNE(n_components=2, perplexity=perplexity, init="pca", random_state=seed)
+    return tsne.fit_transform(features).astype("float32")
+
+
+def tsne_embeddings(images, latents, labels, sample: int = 2000, seed: int = 0) -> TSNEEmbeddings:
+    """t-SNE of the same seeded sample of images and of their latent codes."""
+    images, latents, labels = np.asarray(images), np.asarray(latents), np.asarray(labels)
+    if not len(images) == len(latents) == len(labels):
+        raise ValueError(
+            f"images ({len(images)}), latents ({len(latents)}) and labels ({len(labels)}) must "
+            "describe the same examples."
+        )
+    indices = np.arange(len(images))
+    if len(images) > sample:
+        indices = np.sort(np.random.default_rng(seed).choice(len(images), int(sample), False))
+    return TSNEEmbeddings(
+        image_2d=embed_tsne(to_unit_float(images[indices]), seed=seed),
+        latent_2d=embed_tsne(latents[indices], seed=seed),
+        labels=labels[indices].astype("int64"),
+        indices=indices,
+    )
+
+
+def _scatter_panels(panels, class_names, title, columns=4) -> Figure:
+    """One scatter per (title -> (coords, labels)), a shared class legend, one figure."""
+    if not panels:
+        raise ValueError("nothing to plot: no t-SNE panels given.")
+    class_names = [str(name) for name in class_names]
+    columns = min(columns, len(panels))
+    rows = -(-len(panels) // columns)
+    figure = _new_figure(4.2 * columns + 1.5, 4.0 * rows)
+    axes = figure.subplots(rows, columns, squeeze=False).ravel()
+    palette = colormaps["tab10" if len(class_names) <= 10 else "tab20"]
+    handles = {}
+    for ax, (name, (coords, labels)) in zip(axes, panels.items()):
+        coords, labels = np.asarray(coords), np.asarray(labels).reshape(-1)
+        if coords.ndim != 2 or coords.shape[1] != 2 or len(coords) != len(labels):
+            raise ValueError(
+                f"panel {name!r}: expected (N, 2) coordinates and N labels, got "
+                f"{coords.shape} and {labels.shape}."
+            )
+        for class_id in np.unique(labels):
+            mask = labels == class_id
+            label = class_names[class_id] if 0 <= class_id < len(class_names) else str(class_id)
+            handles[label] = ax.scatter(coords[mask, 0], coords[mask, 1], s=4, alpha=0.7,
+                                        color=palette(int(class_id) % palette.N), label=label)
+        ax.set_title(name)
+        ax.set_xlabel("t-SNE 1")
+        ax.set_ylabel("t-SNE 2")
+        ax.grid(True, alpha=0.3)
+    for ax in axes[len(panels):]:
+        ax.set_visible(False)
+    figure.legend(handles.values(), handles.keys(), loc="outside right center",
+                  markerscale=3, title="class")
+    figure.suptitle(title)
+    return figure
+
+
+def plot_tsne(images, latents, labels, class_names, sample: int = 2000, seed: int = 0, *,
+              embeddings: TSNEEmbeddings | None = None, path=None) -> Figure:
+    """Pixel space and latent space side by side, coloured by class.
+
+    Pass ``embeddings`` (from :func:`tsne_embeddings`) to plot coordinates already computed.
+    """
+    if embeddings is None:
+        embeddings = tsne_embeddings(images, latents, labels, sample=sample, seed=seed)
+    figure = _scatter_panels(
+        {"image space (PCA 50)": (embeddings.image_2d, embeddings.labels),
+         "latent space": (embeddings.latent_2d, embeddings.labels)},
+        class_names, f"t-SNE of {len(embeddings.labels)} test examples",
+    )
+    return _finish(figure, path)
+
+
+def plot_tsne_grid(runs: dict, class_names, *, title: str = "t-SNE of latent codes per run",
+                   path=None) -> Figure:
+    """Several runs' 2-D latent coordinates side by side: ``runs`` maps name -> (coords, labels)."""
+    return _finish(_scatter_panels(dict(runs), class_names, title), path)
+
+
+# --------------------------------------------------------------------------- training curves
+
+
+def _read_history(history_or_csv) -> dict:
+    """``{name: [value per epoch]}`` from a Keras History, its ``.history`` dict or a CSVLogger
+    file."""
+    history = getattr(history_or_csv, "history", history_or_csv)
+    if isinstance(history, dict):
+        return {str(k): [float(v) for v in values] for k, values in history.items()}
+    path = Path(history_or_csv)
+    if not path.is_file():
+        raise ValueError(
+            f"history must be a Keras History, a dict of lists or a CSVLogger file; "
+            f"{str(path)!r} is not a file."
+        )
+    with open(path, newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    if not rows:
+        raise ValueError(f"{path} has no epochs logged; train at least one epoch first.")
+    columns = {}
+    for name in rows[0]:
+        if name == "epoch":
+            continue
+        try:
+            columns[name] = [float(row[name]) for row in rows]
+        except (TypeError, ValueError):
+            continue  # a non-numeric column (e.g. an empty learning-rate cell) is not a curve
+    return columns
+
+
+def plot_history(history_or_csv, *, path=None) -> Figure:
+    """One panel per loss/metric: the training curve and, when logged, the validation curve."""
+    history = _read_history(history_or_csv)
+    skip = {"lr", "learning_rate"}
+    names = [k for k in history if not k.startswith("val_") and k not in skip]
+    names += [k[4:] for k in history if k.startswith("val_") and k[4:] not in history]
+    if not names:
+        raise ValueError("the history holds no losses or metrics to plot.")
+    figure = _new_figure(4.0 * len(names), 3.4)
+    axes = figure.subplots(1, len(names), squeeze=False)[0]
+    for ax, name in zip(axes, names):
+        for key, label, style in ((name, "train", "-o"), (f"val_{name}", "validation", "--s")):
+            if key in history:
+                epochs = np.arange(1, len(history[key]) + 1)
+                ax.plot(epochs, history[key], style, markersize=3, label=label)
+        ax.set_title(name)
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(name)
+        ax.grid(True, alpha=0.3)
+        ax.legend()
+    figure.suptitle("Training curves")
+    return _finish(figure, path)
+
+
+# --------------------------------------------------------------------------- confusion matrix
+
+
+def plot_confusion_matrix(cm, class_names, normalize: bool = True, *, path=None) -> Figure:
+    """Heat map of a confusion matrix; ``normalize`` divides each row by its true-class count."""
+    cm = np.asarray(cm, dtype="float64")
+    class_names = [str(name) for name in class_names]
+    if cm.ndim != 2 or cm.shape[0] != cm.shape[1] or cm.shape[0] != len(class_names):
+        raise ValueError(
+            f"expected a square ({len(class_names)}, {len(class_names)}) matrix for "
+            f"{len(class_names)} class names, got shape {cm.shape}."
+        )
+    if normalize:
+        cm = cm / np.maximum(cm.sum(axis=1, keepdims=True), 1.0)
+    size = max(4.0, 0.55 * len(class_names) + 2.0)
+    figure = _new_figure(size + 1.0, size)
+    ax = figure.subplots()
+    image = ax.imshow(cm, cmap="Blues", vmin=0.0, vmax=1.0 if normalize else None)
+    figure.colorbar(image, ax=ax, label="fraction of true class" if normalize else "count")
+    ticks = np.arange(len(class_names))
+    ax.set_xticks(ticks, class_names, rotation=45, ha="right")
+    ax.set_yticks(ticks, class_names)
+    ax.set_xlabel("predicted class")
+    ax.set_ylabel("true class")
+    if len(class_names) <= 20:
+        threshold = 0.5 if normalize else np.nanmax(cm) / 2.0
+        for (row, column), value in np.ndenumerate(cm):
+            ax.text(column, row, f"{value:.2f}" if normalize else f"{int(value)}",
+                    ha="center", va="center", fontsize=8,
+                    color="white" if value > threshold else "black")
+    ax.set_title("Confusion matrix" + (" (row-normalised)" if normalize else ""))
+    return _finish(figure, path)
