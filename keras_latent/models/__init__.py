@@ -1,1 +1,20 @@
-"""See docs/ARCHITECTURE.md."""
+"""Encoders, decoders, heads, presets and the composite models built from them.
+
+See docs/ARCHITECTURE.md for the contracts. Importing this package registers every custom model
+class with Keras, so saved `.keras` files load with no `custom_objects`.
+"""
+
+from keras_latent.models.blocks import ModelConfigError  # noqa: F401
+from keras_latent.models.composite import (  # noqa: F401
+    Autoencoder,
+    Classifier,
+    build_autoencoder,
+    build_classifier,
+)
+from keras_latent.models.decoders import build_decoder  # noqa: F401
+from keras_latent.models.encoders import build_encoder  # noqa: F401
+from keras_latent.models.heads import linear_head, mlp_head, projection_head  # noqa: F401
+from keras_latent.models.presets import PRESETS, get_preset  # noqa: F401
+from keras_latent.models.saving import ModelFileError, load_model, save_model_atomic  # noqa: F401
+
+# SimCLR (models/simclr.py) is exported below by its author.

@@ -1,0 +1,217 @@
+"""Architecture config checking and the building blocks shared by encoders and decoders.
+
+One config dict describes an encoder AND the decoder that mirrors it, so both builders read it
+through `resolve_config()` / `conv_plan()` here: they can never disagree about stage sizes.
+Blocks are plain functions on Keras tensors (keras-hub style), usable in any Functional model.
+"""
+
+import math
+
+import keras
+from keras import layers
+
+
+class ModelConfigError(ValueError):
+    """An architecture config that cannot build; the message names the argument and the fix."""
+
+
+# Every knob a config may carry, with its default. Both builders accept the same keys, so an
+# encoder-only knob (e.g. `global_pool`) is legal in a decoder call and simply not used there.
+MLP_DEFAULTS = {
+    "widths": [256, 128],
+    "activation": "relu",
+    "batch_norm": False,
+    "dropout": 0.0,
+}
+CONV_DEFAULTS = {
+    "channels": [32, 64, 128],
+    "kernel_sizes": 3,
+    "strides": 2,
+    "pooling": None,  # None: strided convs; "max"/"avg": stride-1 convs, then pool by `strides`
+    "batch_norm": False,
+    "activation": "relu",
+    "residual": False,  # each stage becomes a two-conv basic block with a projected shortcut
+    "convs_per_stage": 1,  # plain (non-residual) stages only: VGG-style repeats
+    "global_pool": False,  # False: Flatten; True/"avg"/"max": global pooling before the latent
+    "dense_widths": [],  # hidden Dense layers between the conv trunk and the latent
+    "dropout": 0.0,  # after the conv trunk and after each hidden Dense
+}
+KINDS = {"mlp": MLP_DEFAULTS, "conv": CONV_DEFAULTS}
+
+
+def check_positive_int(value, name, example):
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise ModelConfigError(f"{name} must be a positive integer, got {value!r}; pass e.g. {name}={example}")
+    return value
+
+
+def _per_stage(value, name, num_stages):
+    """An int broadcasts to every stage; a list must give exactly one entry per stage."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        values = [value] * num_stages
+    else:
+        try:
+            values = list(value)
+        except TypeError:
+            raise ModelConfigError(f"{name} must be an int or a list of ints, got {value!r}") from None
+        if len(values) != num_stages:
+            raise ModelConfigError(
+                f"{name} has {len(values)} entries but channels has {num_stages} stages; "
+                f"give one {name[:-1]} per stage or a single int that applies to all"
+            )
+    for v in values:
+        check_positive_int(v, name, 3 if name == "kernel_sizes" else 2)
+    return values
+
+
+def _check_dropout(rate):
+    if not (isinstance(rate, (int, float)) and 0.0 <= rate < 1.0):
+        raise ModelConfigError(f"dropout must be a float in [0, 1), got {rate!r}; pass e.g. dropout=0.2")
+
+
+def _check_widths(widths, name, allow_empty):
+    try:
+        widths = list(widths)
+    except TypeError:
+        raise ModelConfigError(f"{name} must be a list of positive ints, got {widths!r}") from None
+    if not widths and not allow_empty:
+        raise ModelConfigError(f"{name} must be a non-empty list of positive ints (one per stage), got []; e.g. {name}=[32, 64, 128]")
+    for w in widths:
+        check_positive_int(w, name, "[32, 64, 128]")
+    return widths
+
+
+def resolve_config(kind, config):
+    """Validate a builder config and return it complete (defaults filled in, lists normalised)."""
+    if kind not in KINDS:
+        raise ModelConfigError(f"kind must be one of {sorted(KINDS)}, got {kind!r}")
+    defaults = KINDS[kind]
+    unknown = sorted(set(config) - set(defaults))
+    if unknown:
+        raise ModelConfigError(
+            f"unknown config key(s) {unknown} for kind={kind!r}; known keys: {sorted(defaults)}"
+        )
+    cfg = {**defaults, **config}
+    _check_dropout(cfg["dropout"])
+    if kind == "mlp":
+        cfg["widths"] = _check_widths(cfg["widths"], "widths", allow_empty=True)
+        return cfg
+    cfg["channels"] = _check_widths(cfg["channels"], "channels", allow_empty=False)
+    n = len(cfg["channels"])
+    cfg["kernel_sizes"] = _per_stage(cfg["kernel_sizes"], "kernel_sizes", n)
+    cfg["strides"] = _per_stage(cfg["strides"], "strides", n)
+    cfg["dense_widths"] = _check_widths(cfg["dense_widths"], "dense_widths", allow_empty=True)
+    check_positive_int(cfg["convs_per_stage"], "convs_per_stage", 2)
+    if cfg["pooling"] not in (None, "max", "avg"):
+        raise ModelConfigError(f"pooling must be None, 'max' or 'avg', got {cfg['pooling']!r}")
+    if cfg["global_pool"] not in (False, True, "avg", "max"):
+        raise ModelConfigError(f"global_pool must be False, True, 'avg' or 'max', got {cfg['global_pool']!r}")
+    return cfg
+
+
+def conv_plan(input_shape, cfg):
+    """Spatial size (H, W) before each stage and after the last, as `same` padding gives them.
+
+    The decoder walks this list backwards and crops after each upsampling, so odd sizes
+    (28 -> 14 -> 7 -> 4) come back exactly (4 -> 8 -> 7 -> 14 -> 28).
+    """
+    if len(input_shape) != 3:
+        raise ModelConfigError(
+            f"kind='conv' needs an image shape (height, width, channels), got {tuple(input_shape)}; "
+            "add a channel axis, e.g. (28, 28, 1)"
+        )
+    for dim in input_shape:
+        check_positive_int(dim, "input_shape entries", 28)
+    sizes = [tuple(input_shape[:2])]
+    for stage, stride in enumerate(cfg["strides"]):
+        h, w = sizes[-1]
+        if stride > 1 and min(h, w) < stride:
+            walk = " -> ".join(f"{a}x{b}" for a, b in sizes)
+            raise ModelConfigError(
+                f"input {input_shape[0]}x{input_shape[1]} is too small for {len(cfg['strides'])} "
+                f"downsampling stages: spatial size would reach 0 at stage {stage + 1} "
+                f"({walk} -> ?, stride {stride}); use fewer channels entries or strides=1 "
+                "for the later stages"
+            )
+        sizes.append((math.ceil(h / stride), math.ceil(w / stride)))
+    return sizes
+
+
+# ---------------------------------------------------------------------------------------------
+# Blocks: functions from a tensor to a tensor.
+# ---------------------------------------------------------------------------------------------
+
+
+def norm_act(x, *, batch_norm, activation, name):
+    if batch_norm:
+        x = layers.BatchNormalization(name=f"{name}_bn")(x)
+    if activation:
+        x = layers.Activation(activation, name=f"{name}_act")(x)
+    return x
+
+
+def dense_block(x, units, *, activation="relu", batch_norm=False, dropout=0.0, name="dense"):
+    """Dense -> (BN) -> activation -> (Dropout)."""
+    x = layers.Dense(units, name=name)(x)
+    x = norm_act(x, batch_norm=batch_norm, activation=activation, name=name)
+    if dropout:
+        x = layers.Dropout(dropout, name=f"{name}_dropout")(x)
+    return x
+
+
+def conv_block(x, filters, kernel_size, *, strides=1, batch_norm=False, activation="relu", name="conv"):
+    """Conv2D (same padding) -> (BN) -> activation."""
+    x = layers.Conv2D(filters, kernel_size, strides=strides, padding="same", name=name)(x)
+    return norm_act(x, batch_norm=batch_norm, activation=activation, name=name)
+
+
+def residual_block(x, filters, kernel_size, *, strides=1, batch_norm=False, activation="relu", name="res"):
+    """Basic ResNet block: two convs plus a shortcut, projected by a 1x1 conv when shapes differ."""
+    shortcut = x
+    if strides != 1 or x.shape[-1] != filters:
+        shortcut = layers.Conv2D(filters, 1, strides=strides, padding="same", name=f"{name}_proj")(x)
+        if batch_norm:
+            shortcut = layers.BatchNormalization(name=f"{name}_proj_bn")(shortcut)
+    y = conv_block(x, filters, kernel_size, strides=strides, batch_norm=batch_norm, activation=activation, name=f"{name}_conv1")
+    y = conv_block(y, filters, kernel_size, batch_norm=batch_norm, activation=None, name=f"{name}_conv2")
+    y = layers.Add(name=f"{name}_add")([shortcut, y])
+    return layers.Activation(activation, name=f"{name}_out")(y)
+
+
+def upsample_block(x, filters, kernel_size, *, strides=2, upsampling="transpose", batch_norm=False, activation="relu", name="up"):
+    """Undo one downsampling: Conv2DTranspose, or UpSampling2D + Conv2D (mirrors pooled encoders)."""
+    if upsampling == "transpose":
+        x = layers.Conv2DTranspose(filters, kernel_size, strides=strides, padding="same", name=name)(x)
+    else:
+        if strides > 1:
+            x = layers.UpSampling2D(strides, name=f"{name}_upsample")(x)
+        x = layers.Conv2D(filters, kernel_size, padding="same", name=name)(x)
+    return norm_act(x, batch_norm=batch_norm, activation=activation, name=name)
+
+
+def residual_upsample_block(x, filters, kernel_size, *, strides=2, batch_norm=False, activation="relu", name="res_up"):
+    """The decoder's mirror of `residual_block`: a transposed conv path plus a projected shortcut."""
+    shortcut = x
+    if strides != 1 or x.shape[-1] != filters:
+        shortcut = layers.Conv2DTranspose(filters, 1, strides=strides, padding="same", name=f"{name}_proj")(x)
+        if batch_norm:
+            shortcut = layers.BatchNormalization(name=f"{name}_proj_bn")(shortcut)
+    y = upsample_block(x, filters, kernel_size, strides=strides, batch_norm=batch_norm, activation=activation, name=f"{name}_conv1")
+    y = conv_block(y, filters, kernel_size, batch_norm=batch_norm, activation=None, name=f"{name}_conv2")
+    y = layers.Add(name=f"{name}_add")([shortcut, y])
+    return layers.Activation(activation, name=f"{name}_out")(y)
+
+
+def crop_to(x, size, name):
+    """Crop (H, W) down to `size`; upsampling by s gives s*ceil(n/s) >= n, so cropping suffices."""
+    h, w = x.shape[1], x.shape[2]
+    dh, dw = h - size[0], w - size[1]
+    if dh < 0 or dw < 0:  # cannot happen for plans from conv_plan(); guard the invariant anyway
+        raise ModelConfigError(f"internal: cannot crop {h}x{w} to {size[0]}x{size[1]}")
+    if dh or dw:
+        x = layers.Cropping2D(((dh // 2, dh - dh // 2), (dw // 2, dw - dw // 2)), name=name)(x)
+    return x
+
+
+def input_layer(shape, name):
+    return keras.Input(shape=tuple(shape), name=name)

@@ -1,0 +1,62 @@
+"""Loading and saving `.keras` files with errors that name the file, and atomic saves.
+
+`keras.saving.load_model` on a bad path fails deep inside zipfile/h5py; a user needs to know
+which file is wrong and what to do about it.
+"""
+
+import os
+import tempfile
+import zipfile
+from pathlib import Path
+
+import keras
+
+
+class ModelFileError(ValueError):
+    """A model file that is missing, not a `.keras` archive, or corrupt."""
+
+
+def load_model(path, *, compile=True):
+    """Load a `.keras` file saved by this project (custom classes register on import)."""
+    path = Path(path)
+    if not path.exists():
+        raise ModelFileError(f"no model file at {path}; check the path (a run folder holds model.keras)")
+    if path.is_dir():
+        raise ModelFileError(f"{path} is a folder, not a model file; pass the .keras file inside it (e.g. {path / 'model.keras'})")
+    if path.name.endswith(".weights.h5") or path.suffix != ".keras":
+        raise ModelFileError(
+            f"{path} is not a .keras model file; save models with model.save('name.keras') "
+            "(a .weights.h5 file holds weights only: build the model, then model.load_weights())"
+        )
+    if not zipfile.is_zipfile(path):
+        raise ModelFileError(f"{path} is not a valid .keras archive (truncated or corrupt zip); re-save the model")
+    try:
+        with zipfile.ZipFile(path) as archive:
+            names = set(archive.namelist())
+            bad_member = archive.testzip()
+    except (zipfile.BadZipFile, OSError, EOFError) as err:
+        raise ModelFileError(f"{path} is a corrupt .keras archive ({err}); re-save the model") from err
+    if bad_member is not None or "config.json" not in names:
+        raise ModelFileError(f"{path} is a corrupt .keras archive (damaged or missing config.json); re-save the model")
+    try:
+        return keras.saving.load_model(path, compile=compile)
+    except Exception as err:  # noqa: BLE001 - re-raised with the file named, cause chained
+        raise ModelFileError(f"could not load model from {path}: {type(err).__name__}: {err}") from err
+
+
+def save_model_atomic(model, path):
+    """Save to a temp file in the same folder, then `os.replace`: a crash never leaves a half file."""
+    path = Path(path)
+    if path.suffix != ".keras":
+        raise ModelFileError(f"{path}: model files must end in .keras (e.g. {path.with_suffix('.keras')})")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".tmp.keras", dir=path.parent)
+    os.close(fd)
+    try:
+        model.save(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+    return path
