@@ -18,3 +18,4 @@ from keras_latent.models.presets import PRESETS, get_preset  # noqa: F401
 from keras_latent.models.saving import ModelFileError, load_model, save_model_atomic  # noqa: F401
 
 # SimCLR (models/simclr.py) is exported below by its author.
+from keras_latent.models.simclr import SimCLR  # noqa: F401
