@@ -11,6 +11,12 @@ def _static_shape(tensor):
     return tuple(tensor.shape)
 
 
+def _num_replicas():
+    """Replicas sharing this step (1 outside ``tf.distribute`` or in cross-replica context)."""
+    context = tf.distribute.get_replica_context()
+    return 1 if context is None else context.num_replicas_in_sync
+
+
 def _same_known_dims(a, b):
     return len(a) == len(b) and all(x is None or y is None or x == y for x, y in zip(a, b))
 
@@ -99,6 +105,11 @@ class SimCLR(keras.Model):
             keras.metrics.Mean(name="reconstruction_loss") if decoder is not None else None
         )
 
+        # Built now, not at the first call: train_step never calls the model itself, and a
+        # model saved unbuilt reloads without its optimizer state.
+        if self.encoder.built:
+            self.build(self.encoder.input_shape)
+
     @property
     def metrics(self):
         trackers = [self.loss_tracker, self.accuracy_tracker]
@@ -122,7 +133,7 @@ class SimCLR(keras.Model):
         with tf.GradientTape() as tape:
             loss, logs = self._step_losses(view_1, view_2, x_clean, training=True)
             # Replica gradients are summed by the optimizer: scale so they add up to the mean.
-            replicas = tf.distribute.get_replica_context().num_replicas_in_sync
+            replicas = _num_replicas()
             scaled = loss / replicas if replicas > 1 else loss
             scaled = self.optimizer.scale_loss(scaled)
         variables = self.trainable_variables
@@ -160,9 +171,9 @@ class SimCLR(keras.Model):
         A replica's own rows are cut out of the gathered batch so that they are not counted
         twice; ``all_gather``'s gradient sends each replica its share back.
         """
-        context = tf.distribute.get_replica_context()
-        if context is None or context.num_replicas_in_sync == 1:
+        if _num_replicas() == 1:
             return None
+        context = tf.distribute.get_replica_context()
         local = ops.concatenate([z_1, z_2], axis=-1)
         gathered = context.all_gather(local, axis=0)
         sizes = context.all_gather(tf.shape(local)[:1], axis=0)
@@ -209,8 +220,7 @@ class SimCLR(keras.Model):
                 f"The two views must have the same shape, got {shape_1} and {shape_2}; pass two "
                 "augmentations of the same batch of images."
             )
-        replicas = tf.distribute.get_replica_context().num_replicas_in_sync
-        if shape_1[0] == 1 and replicas == 1:
+        if shape_1[0] == 1 and _num_replicas() == 1:
             raise ValueError(
                 "NT-Xent needs at least 2 images per batch (the other images are the negatives); "
                 "got a batch of 1. Use batch_size >= 2 (SimCLR works best with hundreds)."
