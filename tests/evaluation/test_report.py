@@ -1,0 +1,178 @@
+"""evaluate_model on tiny saved models of every kind, trained a few steps on an MNIST slice."""
+
+import dataclasses
+import json
+import math
+import re
+
+import keras
+import numpy as np
+import pytest
+
+from keras_latent.evaluation import report
+from keras_latent.models import (
+    build_autoencoder,
+    build_classifier,
+    build_encoder,
+    load_model,
+    projection_head,
+    save_model_atomic,
+)
+
+LATENT = 8
+MLP = {"kind": "mlp", "widths": [32]}
+TSNE_SAMPLE = 60
+
+
+@pytest.fixture(scope="module")
+def splits(data_dir):
+    from keras_latent.data.datasets import load_dataset
+
+    return load_dataset("mnist", data_dir=data_dir).limit(120, seed=0)
+
+
+def _float(images):
+    return images.astype("float32") / 255.0
+
+
+def _saved(model, tmp_path_factory, name):
+    """Round-trip through a .keras file, as the CLI sees a model."""
+    path = tmp_path_factory.mktemp(name) / "model.keras"
+    save_model_atomic(model, path)
+    return load_model(path)
+
+
+@pytest.fixture(scope="module")
+def autoencoder(splits, tmp_path_factory):
+    keras.utils.set_random_seed(0)
+    model = build_autoencoder((28, 28, 1), LATENT, **MLP)
+    model.compile("adam", "mse")
+    x = _float(splits.train.images)
+    history = model.fit(x, x, validation_split=0.25, epochs=2, batch_size=32, verbose=0)
+    return _saved(model, tmp_path_factory, "ae"), history
+
+
+@pytest.fixture(scope="module")
+def classifier(splits, tmp_path_factory):
+    keras.utils.set_random_seed(0)
+    model = build_classifier((28, 28, 1), 10, LATENT, **MLP)
+    model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    model.fit(_float(splits.train.images), splits.train.labels, epochs=2, batch_size=32, verbose=0)
+    return _saved(model, tmp_path_factory, "clf")
+
+
+@pytest.fixture(scope="module")
+def simclr(splits, tmp_path_factory):
+    import tensorflow as tf
+
+    from keras_latent.models.simclr import SimCLR
+
+    keras.utils.set_random_seed(0)
+    model = SimCLR(build_encoder((28, 28, 1), LATENT, **MLP),
+                   projection_head(LATENT, hidden_dim=16, output_dim=8))
+    model.compile("adam")
+    x = _float(splits.train.images)
+    rng = np.random.default_rng(0)
+    views = [np.clip(x + 0.1 * rng.normal(size=x.shape), 0, 1).astype("float32") for _ in "12"]
+    model.fit(tf.data.Dataset.from_tensor_slices(tuple(views)).batch(40, drop_remainder=True),
+              epochs=1, shuffle=False, verbose=0)
+    return _saved(model, tmp_path_factory, "simclr")
+
+
+def _check_report(result, output_dir, kind):
+    on_disk = json.loads((output_dir / "metrics.json").read_text())
+    assert on_disk == result
+    assert on_disk["kind"] == kind and on_disk["dataset"] == "mnist"
+    for key in ("method", "accuracy", "knn_accuracy", "linear_probe_accuracy", "silhouette",
+                "per_class_accuracy", "latent_tsne", "plots"):
+        assert key in on_disk, key
+    assert set(on_disk["accuracy"]) == {"train", "val", "test"}
+    numbers = list(on_disk["accuracy"].values()) + [
+        on_disk["knn_accuracy"], on_disk["linear_probe_accuracy"]]
+    assert all(math.isfinite(v) and 0.0 <= v <= 1.0 for v in numbers)
+    assert -1.0 <= on_disk["silhouette"] <= 1.0
+    assert len(on_disk["per_class_accuracy"]) == 10
+    # the test accuracy is what the confusion matrix says
+    cm = np.array(on_disk["confusion_matrix"])
+    assert cm.sum() == on_disk["num_examples"]["test"]
+    assert np.trace(cm) / cm.sum() == pytest.approx(on_disk["accuracy"]["test"])
+
+    tsne = np.load(output_dir / on_disk["latent_tsne"])
+    assert tsne["latent_2d"].shape == (TSNE_SAMPLE, 2) and len(tsne["labels"]) == TSNE_SAMPLE
+    assert np.all(np.isfinite(tsne["latent_2d"]))
+
+    markdown = (output_dir / "report.md").read_text()
+    linked = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", markdown)
+    assert sorted(linked) == sorted(on_disk["plots"].values())
+    for name in linked:
+        assert (output_dir / name).stat().st_size > 1000
+    assert "| accuracy" in markdown
+    return on_disk
+
+
+def test_autoencoder_report(autoencoder, splits, tmp_path, capsys):
+    model, history = autoencoder
+    result = report.evaluate_model(model, splits, tmp_path, method="ae-mlp", history=history,
+                                   tsne_sample=TSNE_SAMPLE)
+    metrics = _check_report(result, tmp_path, "autoencoder")
+    assert metrics["method"] == "ae-mlp"
+    assert metrics["accuracy_source"].startswith("linear probe")
+    assert set(metrics["plots"]) == {"reconstructions", "interpolation", "tsne",
+                                     "confusion_matrix", "history"}
+    # MAE equals a NumPy reference on the test split
+    x = _float(splits.test.images)
+    expected = float(np.mean(np.abs(model.predict(x, verbose=0) - x)))
+    assert metrics["mae"]["test"] == pytest.approx(expected, rel=1e-4)
+    assert f"t-SNE on {TSNE_SAMPLE} points" in capsys.readouterr().out
+
+
+def test_classifier_report_uses_its_head(classifier, splits, tmp_path):
+    result = report.evaluate_model(classifier, splits, tmp_path, tsne_sample=TSNE_SAMPLE,
+                                   verbose=False)
+    metrics = _check_report(result, tmp_path, "classifier")
+    assert "mae" not in metrics and "reconstructions" not in metrics["plots"]
+    logits = classifier.predict(_float(splits.val.images), verbose=0)
+    expected = float(np.mean(np.argmax(logits, axis=1) == splits.val.labels))
+    assert metrics["accuracy"]["val"] == pytest.approx(expected)
+
+
+def test_simclr_and_plain_encoder_reports(simclr, splits, tmp_path):
+    assert report.model_kind(simclr) == "simclr"
+    result = report.evaluate_model(simclr, splits, tmp_path / "simclr", tsne_sample=TSNE_SAMPLE,
+                                   verbose=False)
+    _check_report(result, tmp_path / "simclr", "simclr")
+
+    encoder = simclr.encoder
+    assert report.model_kind(encoder) == "encoder"
+    again = report.evaluate_model(encoder, splits, tmp_path / "enc", tsne_sample=TSNE_SAMPLE,
+                                  verbose=False)
+    _check_report(again, tmp_path / "enc", "encoder")
+    # same codes, same seeded probe: the encoder alone scores exactly like its SimCLR wrapper
+    assert again["accuracy"] == result["accuracy"]
+    assert again["knn_accuracy"] == result["knn_accuracy"]
+
+
+def test_shape_mismatch_is_a_clear_error(autoencoder, splits, tmp_path):
+    model, _ = autoencoder
+    rgb = dataclasses.replace(
+        splits, train=dataclasses.replace(splits.train, images=np.zeros((4, 32, 32, 3), "uint8"),
+                                          labels=np.arange(4)))
+    with pytest.raises(ValueError, match=r"expects images of shape \(28, 28, 1\)"):
+        report.evaluate_model(model, rgb, tmp_path, verbose=False)
+    assert not (tmp_path / "metrics.json").exists()
+
+
+def test_encoder_with_image_output_is_rejected(splits, tmp_path):
+    inputs = keras.Input((28, 28, 1))
+    not_an_encoder = keras.Model(inputs, keras.layers.Conv2D(2, 3, padding="same")(inputs))
+    assert report.model_kind(not_an_encoder) == "encoder"
+    with pytest.raises(ValueError, match="latent codes must be vectors"):
+        report.evaluate_model(not_an_encoder, splits, tmp_path, verbose=False)
+
+
+def test_diverged_model_is_rejected(splits, tmp_path):
+    inputs = keras.Input((28, 28, 1))
+    codes = keras.layers.Lambda(lambda x: keras.ops.log(keras.ops.zeros_like(x[:, 0, :4, 0]) - 1))(
+        keras.layers.Identity()(inputs))
+    with pytest.raises(ValueError, match="NaN or inf"):
+        report.evaluate_model(keras.Model(inputs, codes), splits, tmp_path, verbose=False)
