@@ -202,14 +202,14 @@ def residual_upsample_block(x, filters, kernel_size, *, strides=2, batch_norm=Fa
     return layers.Activation(activation, name=f"{name}_out")(y)
 
 
-def crop_to(x, size, name):
+def crop_to(x, size, name, dtype=None):
     """Crop (H, W) down to `size`; upsampling by s gives s*ceil(n/s) >= n, so cropping suffices."""
     h, w = x.shape[1], x.shape[2]
     dh, dw = h - size[0], w - size[1]
     if dh < 0 or dw < 0:  # cannot happen for plans from conv_plan(); guard the invariant anyway
         raise ModelConfigError(f"internal: cannot crop {h}x{w} to {size[0]}x{size[1]}")
     if dh or dw:
-        x = layers.Cropping2D(((dh // 2, dh - dh // 2), (dw // 2, dw - dw // 2)), name=name)(x)
+        x = layers.Cropping2D(((dh // 2, dh - dh // 2), (dw // 2, dw - dw // 2)), name=name, dtype=dtype)(x)
     return x
 
 

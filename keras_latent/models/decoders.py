@@ -8,6 +8,10 @@ from keras import layers
 from keras_latent.models import blocks
 from keras_latent.models.blocks import check_positive_int
 
+# Under a mixed_float16 policy the image layers still compute in float32: a float16 sigmoid
+# saturates and losses on it lose precision (Keras mixed-precision guide). No-op otherwise.
+OUTPUT_DTYPE = "float32"
+
 
 def build_decoder(output_shape, latent_dim=128, *, kind="conv", **config):
     """Build a Functional decoder named "decoder" mapping `(batch, latent_dim)` to images.
@@ -38,8 +42,8 @@ def build_decoder(output_shape, latent_dim=128, *, kind="conv", **config):
 def _mlp_decoder(x, output_shape, cfg):
     for i, width in enumerate(reversed(cfg["widths"])):
         x = blocks.dense_block(x, width, activation=cfg["activation"], batch_norm=cfg["batch_norm"], name=f"hidden{i + 1}")
-    x = layers.Dense(math.prod(output_shape), activation="sigmoid", name="pixels")(x)
-    return layers.Reshape(output_shape, name="image")(x)
+    x = layers.Dense(math.prod(output_shape), activation="sigmoid", name="pixels", dtype=OUTPUT_DTYPE)(x)
+    return layers.Reshape(output_shape, name="image", dtype=OUTPUT_DTYPE)(x)
 
 
 def _conv_decoder(x, output_shape, cfg):
@@ -58,9 +62,10 @@ def _conv_decoder(x, output_shape, cfg):
         if i == 0:  # output stage: one upsampling conv to the image channels, no BN
             x = blocks.upsample_block(
                 x, output_shape[-1], kernel, strides=stride, upsampling=upsampling,
-                batch_norm=False, activation="sigmoid", name="output",
+                batch_norm=False, activation=None, name="output",
             )
-            x = blocks.crop_to(x, sizes[0], name="output_crop")
+            x = layers.Activation("sigmoid", name="output_act", dtype=OUTPUT_DTYPE)(x)
+            x = blocks.crop_to(x, sizes[0], name="output_crop", dtype=OUTPUT_DTYPE)
             break
         filters = channels[i - 1]
         if cfg["residual"]:

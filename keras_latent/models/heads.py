@@ -1,4 +1,8 @@
-"""Heads that sit on a latent code. Classifier heads output logits (use `from_logits=True`)."""
+"""Heads that sit on a latent code. Classifier heads output logits (use `from_logits=True`).
+
+Each head's last Dense computes in float32 even under a mixed_float16 policy, so logits and
+projections reach the loss at full precision; under float32 this changes nothing.
+"""
 
 import keras
 from keras import layers
@@ -12,7 +16,7 @@ def linear_head(latent_dim, num_classes):
     check_positive_int(latent_dim, "latent_dim", 128)
     check_positive_int(num_classes, "num_classes", 10)
     z = blocks.input_layer((latent_dim,), "latent")
-    logits = layers.Dense(num_classes, name="logits")(z)
+    logits = layers.Dense(num_classes, name="logits", dtype="float32")(z)
     return keras.Model(z, logits, name="head")
 
 
@@ -29,7 +33,7 @@ def mlp_head(latent_dim, num_classes, widths=(256,), dropout=0.0, batch_norm=Fal
     x = z
     for i, width in enumerate(widths):
         x = blocks.dense_block(x, width, activation="relu", batch_norm=batch_norm, dropout=dropout, name=f"hidden{i + 1}")
-    logits = layers.Dense(num_classes, name="logits")(x)
+    logits = layers.Dense(num_classes, name="logits", dtype="float32")(x)
     return keras.Model(z, logits, name="head")
 
 
@@ -43,5 +47,5 @@ def projection_head(latent_dim, hidden_dim=512, output_dim=128, batch_norm=True)
     z = blocks.input_layer((latent_dim,), "latent")
     x = layers.Dense(hidden_dim, use_bias=not batch_norm, name="hidden")(z)
     x = blocks.norm_act(x, batch_norm=batch_norm, activation="relu", name="hidden")
-    projection = layers.Dense(output_dim, name="projection")(x)
+    projection = layers.Dense(output_dim, name="projection", dtype="float32")(x)
     return keras.Model(z, projection, name="projection_head")

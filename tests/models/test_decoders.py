@@ -70,3 +70,18 @@ def test_bad_decoder_configs_raise():
         build_decoder(MNIST, 0)
     with pytest.raises(ModelConfigError, match="too small"):
         build_decoder((4, 4, 1), 8, channels=[4, 4, 4, 4])
+
+
+@pytest.mark.parametrize("kind, config", [("mlp", {"widths": [8]}), ("conv", {"channels": [4, 8], "batch_norm": True})])
+def test_images_come_out_float32_under_mixed_precision(kind, config):
+    import keras
+
+    previous = keras.mixed_precision.global_policy()
+    keras.mixed_precision.set_global_policy("mixed_float16")
+    try:
+        decoder = build_decoder(MNIST, 4, kind=kind, **config)
+        hidden = decoder.get_layer("hidden1" if kind == "mlp" else "stage2_up")
+    finally:
+        keras.mixed_precision.set_global_policy(previous)
+    assert hidden.compute_dtype == "float16"  # the body does run in half precision
+    assert keras.backend.standardize_dtype(decoder(codes(4)).dtype) == "float32"

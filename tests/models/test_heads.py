@@ -51,3 +51,17 @@ def test_bad_head_arguments():
         mlp_head(8, 3, dropout=1.0)
     with pytest.raises(ModelConfigError, match="hidden_dim"):
         projection_head(8, hidden_dim=-1)
+
+
+def test_heads_output_float32_under_mixed_precision():
+    import keras
+
+    previous = keras.mixed_precision.global_policy()
+    keras.mixed_precision.set_global_policy("mixed_float16")
+    try:
+        heads = [mlp_head(8, 3, widths=(16,)), projection_head(8, hidden_dim=16, output_dim=4)]
+    finally:
+        keras.mixed_precision.set_global_policy(previous)
+    for head in heads:
+        assert head.get_layer("hidden1" if head.name == "head" else "hidden").compute_dtype == "float16"
+        assert keras.backend.standardize_dtype(head(codes(8)).dtype) == "float32"
