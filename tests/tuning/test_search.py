@@ -1,0 +1,234 @@
+"""tuning/search.py end to end: results files, resume after a crash, seeding, bad input, and a
+chief + two workers on loopback."""
+
+import io
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from contextlib import redirect_stdout
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tuning import search
+from tuning.hypermodels import AutoencoderHyperModel
+
+REPO = Path(__file__).resolve().parents[2]
+SCRIPT = REPO / "tuning" / "search.py"
+TINY = ["--dataset", "mnist", "--epochs", "1", "--batch-size", "64",
+        "--min-depth", "1", "--max-depth", "2", "--min-channels", "4", "--max-channels", "8",
+        "--latent-dim", "8", "--quiet"]
+
+
+def _argv(directory, project, *extra, task="autoencoder", trials=2, seed=0, limit=300):
+    return ["--task", task, "--max-trials", str(trials), "--seed", str(seed), "--limit",
+            str(limit), "--directory", str(directory), "--project", project, *TINY, *extra]
+
+
+def _trials(project_dir):
+    """{trial_id: trial.json} of a KerasTuner project folder."""
+    return {path.parent.name[len("trial_"):]: json.loads(path.read_text())
+            for path in sorted(Path(project_dir).glob("trial_*/trial.json"))}
+
+
+class _Killed(BaseException):
+    """Stands in for a kill: not an Exception, so KerasTuner cannot record it as a failed trial."""
+
+
+@pytest.fixture(scope="module")
+def resumed_search(tmp_path_factory, data_dir):
+    """A 2-trial search killed as its second trial starts, then rerun with the same command.
+
+    Returns (project_dir, trial files after the kill, the rerun's fit calls, its stdout).
+    """
+    directory = tmp_path_factory.mktemp("search")
+    argv = _argv(directory, "ae")
+    original_fit = AutoencoderHyperModel.fit
+    calls = []
+
+    def fit_killed_at_second_trial(self, hp, model, *args, **kwargs):
+        calls.append(hp.values.copy())
+        if len(calls) == 2:
+            raise _Killed()
+        return original_fit(self, hp, model, *args, **kwargs)
+
+    AutoencoderHyperModel.fit = fit_killed_at_second_trial
+    try:
+        with pytest.raises(_Killed):
+            search.main(argv)
+    finally:
+        AutoencoderHyperModel.fit = original_fit
+    project_dir = directory / "ae"
+    before = _trials(project_dir)
+    assert [trial["status"] for trial in before.values()] == ["COMPLETED", "RUNNING"]
+
+    rerun_calls = []
+
+    def counting_fit(self, hp, model, *args, **kwargs):
+        rerun_calls.append(hp.values.copy())
+        return original_fit(self, hp, model, *args, **kwargs)
+
+    AutoencoderHyperModel.fit = counting_fit
+    out = io.StringIO()
+    try:
+        with redirect_stdout(out):
+            assert search.main(argv) == 0
+    finally:
+        AutoencoderHyperModel.fit = original_fit
+    return project_dir, before, rerun_calls, out.getvalue()
+
+
+def test_resumed_search_ends_with_exactly_max_trials(resumed_search):
+    project_dir, before, rerun_calls, _ = resumed_search
+    after = _trials(project_dir)
+    assert sorted(after) == ["0", "1"]
+    assert all(trial["status"] == "COMPLETED" for trial in after.values())
+    # The finished trial was kept as it was, the interrupted one rerun with its own values.
+    assert after["0"] == before["0"]
+    assert after["1"]["hyperparameters"]["values"] == before["1"]["hyperparameters"]["values"]
+    # The rerun trained only the interrupted trial and then the final model.
+    assert len(rerun_calls) == 2
+    assert rerun_calls[0] == before["1"]["hyperparameters"]["values"]
+
+
+def test_search_writes_best_hyperparameters_and_a_model_that_reloads(resumed_search, tmp_path):
+    import keras
+
+    project_dir, _, rerun_calls, stdout = resumed_search
+    trials = _trials(project_dir)
+    best_id = min(trials, key=lambda trial_id: trials[trial_id]["score"])
+
+    assert "rank" in stdout and "val_mae" in stdout  # the best-trials table
+    saved = json.loads((project_dir / search.BEST_HPS_FILE).read_text())
+    assert saved["objective"] == "val_mae" and saved["direction"] == "min"
+    assert saved["trial_id"] == best_id
+    assert saved["score"] == pytest.approx(trials[best_id]["score"])
+    assert saved["hyperparameters"] == trials[best_id]["hyperparameters"]["values"]
+    assert rerun_calls[-1] == saved["hyperparameters"]  # the final model used the best values
+    assert json.loads((project_dir / search.SPEC_FILE).read_text())["task"] == "autoencoder"
+
+    model_path = project_dir / search.BEST_MODEL_FILE
+    x = np.random.default_rng(0).random((4, 28, 28, 1), dtype="float32")
+    np.save(tmp_path / "x.npy", x)
+    np.save(tmp_path / "expected.npy", keras.saving.load_model(model_path).predict(x, verbose=0))
+    script = (
+        "import sys, numpy as np, keras, keras_latent\n"
+        "model = keras.saving.load_model(sys.argv[1])\n"
+        "assert type(model).__name__ == 'Autoencoder', type(model)\n"
+        "got = model.predict(np.load(sys.argv[2]), verbose=0)\n"
+        "np.testing.assert_allclose(got, np.load(sys.argv[3]), atol=1e-6)\n"
+        "print('RELOAD OK')\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script, str(model_path), str(tmp_path / "x.npy"),
+         str(tmp_path / "expected.npy")],
+        capture_output=True, text=True, cwd=str(REPO), timeout=300,
+    )
+    assert result.returncode == 0 and "RELOAD OK" in result.stdout, result.stderr[-3000:]
+
+
+@pytest.mark.parametrize("tuner", ["random", "bayesian"])
+def test_same_seed_proposes_the_same_trials(tuner, resumed_search, mnist_tiny, tiny_config,
+                                            tmp_path):
+    from tuning.hypermodels import EncoderSpace
+
+    # The space the CLI flags in TINY describe.
+    space = EncoderSpace(min_depth=1, max_depth=2, min_channels=4, max_channels=8,
+                         latent_dims=(8,))
+    hypermodel = AutoencoderHyperModel(mnist_tiny, space=space, config=tiny_config)
+
+    def proposals(seed, project):
+        args = search.build_parser().parse_args(
+            _argv(tmp_path, project, "--tuner", tuner, seed=seed))
+        oracle = search.make_tuner(args, hypermodel, overwrite=False).oracle
+        return [oracle.create_trial(f"tuner{i}").hyperparameters.values for i in range(2)]
+
+    first, again, other = proposals(0, "a"), proposals(0, "b"), proposals(1, "c")
+    assert first == again
+    assert first != other
+    if tuner == "random":  # what the real search with seed 0 ran
+        project_dir = resumed_search[0]
+        ran = [trial["hyperparameters"]["values"] for trial in _trials(project_dir).values()]
+        assert ran == first
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--task", "regression", "--dataset", "mnist"], "invalid choice: 'regression'"),
+    (["--task", "simclr", "--dataset", "mnist", "--tuner", "grid"], "invalid choice: 'grid'"),
+    (["--task", "simclr", "--dataset", "mnist", "--max-trials", "0"],
+     "argument --max-trials: must be >= 1, got 0"),
+    (["--task", "simclr", "--dataset", "imagenet"], "invalid choice: 'imagenet'"),
+])
+def test_bad_arguments_exit_2_with_a_clear_message(argv, message, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        search.main(argv)
+    assert exit_info.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+def test_a_project_holding_another_search_is_refused(tmp_path, capsys):
+    project_dir = tmp_path / "shared"
+    project_dir.mkdir()
+    (project_dir / search.SPEC_FILE).write_text(
+        json.dumps({"task": "classifier", "dataset": "mnist", "tuner": "random"}))
+    with pytest.raises(SystemExit) as exit_info:
+        search.main(_argv(tmp_path, "shared", task="autoencoder"))
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert "holds another search (task='classifier'" in err and "--overwrite" in err
+
+
+def test_a_bad_search_space_exits_2(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        search.main(_argv(tmp_path, "p", "--max-channels", "12"))
+    assert exit_info.value.code == 2
+    assert "powers of two" in capsys.readouterr().err
+
+
+def _free_loopback_port():
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_chief_and_two_workers_share_a_search(tmp_path, data_dir):
+    port = _free_loopback_port()
+    argv = [sys.executable, str(SCRIPT), *_argv(tmp_path, "dist", trials=4, limit=200)]
+    processes = {}
+    try:
+        for tuner_id in ("chief", "tuner0", "tuner1"):
+            env = dict(os.environ, KERASTUNER_TUNER_ID=tuner_id,
+                       KERASTUNER_ORACLE_IP="127.0.0.1", KERASTUNER_ORACLE_PORT=str(port))
+            log = open(tmp_path / f"{tuner_id}.log", "w")
+            processes[tuner_id] = subprocess.Popen(argv, cwd=str(REPO), env=env, stdout=log,
+                                                   stderr=subprocess.STDOUT)
+            log.close()
+        deadline = time.monotonic() + 300
+        for tuner_id, process in processes.items():
+            try:
+                process.wait(timeout=max(1.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                pytest.fail(f"{tuner_id} did not exit within 300 s")
+    finally:
+        for process in processes.values():
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+
+    logs = {tuner_id: (tmp_path / f"{tuner_id}.log").read_text()[-3000:]
+            for tuner_id in processes}
+    for tuner_id, process in processes.items():
+        assert process.returncode == 0, f"{tuner_id} exited {process.returncode}:\n{logs[tuner_id]}"
+    project_dir = tmp_path / "dist"
+    trials = _trials(project_dir)
+    assert len(trials) == 4
+    assert all(trial["status"] == "COMPLETED" for trial in trials.values())
+    ran_by = [(project_dir / f"trial_{trial_id}" / search.RAN_BY_FILE).read_text().strip()
+              for trial_id in trials]
+    assert set(ran_by) == {"tuner0", "tuner1"}, ran_by
+    assert (project_dir / search.BEST_MODEL_FILE).is_file()
+    assert (project_dir / search.BEST_HPS_FILE).is_file()

@@ -1,0 +1,326 @@
+"""Search the hyperparameters of a keras-latent paradigm with KerasTuner.
+
+    python tuning/search.py --task autoencoder --dataset mnist --tuner bayesian \\
+        --max-trials 20 --epochs 10 --directory runs/tuning --project ae_mnist
+
+The same command again resumes the search (finished trials are kept, an interrupted one is
+rerun); ``--overwrite`` starts over. For several workers, run the same command with KerasTuner's
+environment variables (``KERASTUNER_TUNER_ID=chief|tuner0|tuner1...``, ``KERASTUNER_ORACLE_IP``,
+``KERASTUNER_ORACLE_PORT``) against a shared ``--directory``; see tuning/README.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+if __package__ in (None, ""):  # `python tuning/search.py`: make `tuning` importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+TASKS = ("autoencoder", "classifier", "simclr")
+DATASETS = ("mnist", "cifar10")
+TUNERS = ("random", "bayesian", "hyperband")
+SPEC_FILE = "search_spec.json"
+BEST_HPS_FILE = "best_hyperparameters.json"
+BEST_MODEL_FILE = "best_model.keras"
+RAN_BY_FILE = "ran_by.txt"
+
+
+# ----------------------------------------------------------------------------------------------
+# Command line
+# ----------------------------------------------------------------------------------------------
+
+
+def _at_least(minimum):
+    def parse(text):
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be >= {minimum}, got {value}")
+        return value
+
+    return parse
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="tuning/search.py",
+        description=(
+            "KerasTuner search over a keras-latent paradigm. Objectives: autoencoder -> val_mae "
+            "(min), classifier -> val_accuracy (max), simclr -> val_knn_accuracy (max; never "
+            "the contrastive loss, whose scale moves with the temperature). At the end the best "
+            "trials are printed and DIR/NAME/ gets best_hyperparameters.json and "
+            "best_model.keras: a model RETRAINED FROM SCRATCH with the best hyperparameters on "
+            "the train split for --epochs epochs, its epochs monitored on the validation split "
+            "(the split the search selected by), so the saved file is a clean, fully trained "
+            "model rather than a checkpoint of one trial (which Hyperband may have cut short). "
+            "The test split is never used here."
+        ),
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    parser.add_argument("--task", required=True, choices=TASKS)
+    parser.add_argument("--dataset", required=True, choices=DATASETS)
+    parser.add_argument("--tuner", default="random", choices=TUNERS,
+                        help="hyperband picks trials from --epochs (its max_epochs); "
+                             "--max-trials caps the count")
+    parser.add_argument("--max-trials", type=_at_least(1), default=10,
+                        help="total trials, counting those of earlier runs of this search")
+    parser.add_argument("--epochs", type=_at_least(1), default=5,
+                        help="epochs per trial and for the final retraining")
+    parser.add_argument("--directory", default="tuning_runs", help="KerasTuner directory")
+    parser.add_argument("--project", default=None,
+                        help="project name inside --directory (default: TASK_DATASET)")
+    parser.add_argument("--data-dir", default=None,
+                        help="folder with mnist.npz / cifar10.npz (else KERAS_LATENT_DATA_DIR)")
+    parser.add_argument("--limit", type=_at_least(2), default=None,
+                        help="cap every split at this many images (quick runs)")
+    parser.add_argument("--seed", type=_at_least(0), default=0,
+                        help="seeds the tuner's proposals and the weights/data of every trial")
+    parser.add_argument("--batch-size", type=_at_least(1), default=128)
+    parser.add_argument("--overwrite", action="store_true",
+                        help="delete this project's earlier trials and start over "
+                             "(ignored by distributed workers: only the chief may)")
+    parser.add_argument("--quiet", action="store_true", help="no Keras progress bars")
+    parser.add_argument("--top", type=_at_least(1), default=5, help="rows of the best-trials table")
+    parser.add_argument("--mirrored", action="store_true",
+                        help="train each trial under tf.distribute.MirroredStrategy over the "
+                             "visible GPUs (--batch-size is the global batch)")
+    space = parser.add_argument_group("search space")
+    space.add_argument("--min-depth", type=_at_least(1), default=2, help="fewest conv stages")
+    space.add_argument("--max-depth", type=_at_least(1), default=4, help="most conv stages")
+    space.add_argument("--min-channels", type=_at_least(1), default=8, help="a power of two")
+    space.add_argument("--max-channels", type=_at_least(1), default=256, help="a power of two")
+    space.add_argument("--latent-dim", type=_at_least(1), nargs="+", default=[128],
+                       help="one value fixes it; several make it a hyperparameter")
+    return parser
+
+
+def distributed_role() -> str | None:
+    """``None`` for a single process, else ``"chief"`` or ``"worker"`` (KerasTuner's env)."""
+    if "KERASTUNER_ORACLE_IP" not in os.environ:
+        return None
+    return "chief" if "chief" in os.environ.get("KERASTUNER_TUNER_ID", "") else "worker"
+
+
+def _check_environment(parser):
+    if "KERASTUNER_ORACLE_IP" in os.environ:
+        missing = [name for name in ("KERASTUNER_ORACLE_PORT", "KERASTUNER_TUNER_ID")
+                   if not os.environ.get(name)]
+        if missing:
+            parser.error(f"KERASTUNER_ORACLE_IP is set but {', '.join(missing)} is not; a "
+                         "distributed search needs all three (see tuning/README.md)")
+
+
+# ----------------------------------------------------------------------------------------------
+# Files of a search
+# ----------------------------------------------------------------------------------------------
+
+
+def write_json_atomic(path: Path, obj) -> None:
+    """Write to a temp file beside ``path`` and rename: readers never see half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as handle:
+            json.dump(obj, handle, indent=2, sort_keys=True)
+            handle.write("\n")
+        os.replace(temporary, path)
+    except BaseException:
+        if os.path.exists(temporary):
+            os.remove(temporary)
+        raise
+
+
+def check_spec(parser, project_dir: Path, spec: dict) -> None:
+    """Refuse to resume a search of another task/dataset/tuner: its oracle and trials would be
+    mixed with this one's (or fail to reload deep inside KerasTuner)."""
+    marker = project_dir / SPEC_FILE
+    if marker.is_file():
+        try:
+            found = json.loads(marker.read_text())
+        except (OSError, ValueError) as error:
+            parser.error(f"{marker} is unreadable ({error}); delete it or pass --overwrite")
+        different = {key: found.get(key) for key in spec if found.get(key) != spec[key]}
+        if different:
+            held = ", ".join(f"{key}={found.get(key)!r}" for key in spec)
+            parser.error(
+                f"{project_dir} holds another search ({held}); pick another --project or "
+                "--directory, or pass --overwrite to delete it and start over"
+            )
+    elif (project_dir / "oracle.json").is_file():
+        parser.error(f"{project_dir} holds a KerasTuner search not started by this script; "
+                     "pick another --project or pass --overwrite")
+
+
+# ----------------------------------------------------------------------------------------------
+# Tuner
+# ----------------------------------------------------------------------------------------------
+
+
+def _search_tuner(tuner_class):
+    """``tuner_class`` with two changes.
+
+    - A ``ran_by.txt`` in each trial folder names the tuner id that ran it: in a distributed
+      search it shows which worker did what.
+    - KerasTuner imports TensorBoard's hparams plugin before every trial on the TensorFlow
+      backend, even with no TensorBoard callback; TensorFlow 2.21 no longer installs it, so the
+      import is only attempted when a TensorBoard callback is actually passed.
+    """
+
+    class SearchTuner(tuner_class):
+        def on_trial_end(self, trial):
+            Path(self.get_trial_dir(trial.trial_id), RAN_BY_FILE).write_text(self.tuner_id + "\n")
+            super().on_trial_end(trial)
+
+        def _configure_tensorboard_dir(self, callbacks, trial, execution=0):
+            if any(type(callback).__name__ == "TensorBoard" for callback in callbacks):
+                super()._configure_tensorboard_dir(callbacks, trial, execution)
+
+    SearchTuner.__name__ = SearchTuner.__qualname__ = tuner_class.__name__
+    return SearchTuner
+
+
+def make_tuner(args, hypermodel, *, overwrite):
+    import keras_tuner
+
+    # KerasTuner's oracles treat seed=0 as "no seed" (`seed or random.randint(...)`), so
+    # shift by one: every --seed, 0 included, then gives a repeatable search.
+    common = dict(hypermodel=hypermodel, objective=hypermodel.objective, seed=args.seed + 1,
+                  directory=args.directory, project_name=args.project, overwrite=overwrite)
+    if args.tuner == "random":
+        return _search_tuner(keras_tuner.RandomSearch)(max_trials=args.max_trials, **common)
+    if args.tuner == "bayesian":
+        return _search_tuner(keras_tuner.BayesianOptimization)(
+            max_trials=args.max_trials, num_initial_points=min(args.max_trials, 3), **common)
+    tuner = _search_tuner(keras_tuner.Hyperband)(max_epochs=args.epochs, factor=3, **common)
+    if isinstance(tuner.oracle, keras_tuner.Oracle):  # a worker's is a client of the chief's
+        tuner.oracle.max_trials = args.max_trials
+    return tuner
+
+
+# ----------------------------------------------------------------------------------------------
+# Report
+# ----------------------------------------------------------------------------------------------
+
+
+def _format(value):
+    if isinstance(value, float):
+        return f"{value:.4g}" if math.isfinite(value) else str(value)
+    return str(value)
+
+
+def searched_values(hp) -> dict:
+    """Hyperparameter values without KerasTuner's bookkeeping (Hyperband's ``tuner/...``)."""
+    return {name: value for name, value in hp.values.items() if not name.startswith("tuner/")}
+
+
+def best_trials_table(trials, objective_name) -> str:
+    names = sorted({name for trial in trials for name in searched_values(trial.hyperparameters)})
+    header = ["rank", "trial", objective_name, *names]
+    rows = [[str(rank), trial.trial_id, _format(trial.score),
+             *(_format(searched_values(trial.hyperparameters).get(name, "-")) for name in names)]
+            for rank, trial in enumerate(trials, 1)]
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
+    lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths))
+             for row in [header, *rows]]
+    lines.insert(1, "  ".join("-" * width for width in widths))
+    return "\n".join(lines)
+
+
+def finish(tuner, hypermodel, project_dir: Path, args) -> int:
+    """Print the best trials, save their hyperparameters and a model retrained from them."""
+    import keras
+
+    from keras_latent.models import save_model_atomic
+
+    objective = hypermodel.objective
+    trials = tuner.oracle.get_best_trials(args.top)
+    if not trials:
+        print(f"No trial of {project_dir} completed; see the trial messages in "
+              f"{project_dir}/trial_*/trial.json", file=sys.stderr)
+        return 1
+    print(f"\nBest trials of {project_dir} by {objective.name} ({objective.direction}):")
+    print(best_trials_table(trials, objective.name))
+
+    best = trials[0]
+    write_json_atomic(project_dir / BEST_HPS_FILE, {
+        "task": args.task, "dataset": args.dataset, "tuner": args.tuner,
+        "objective": objective.name, "direction": objective.direction,
+        "trial_id": best.trial_id, "score": best.score,
+        "hyperparameters": searched_values(best.hyperparameters),
+    })
+
+    print(f"\nRetraining trial {best.trial_id}'s hyperparameters from scratch for "
+          f"{args.epochs} epoch(s)...")
+    keras.utils.set_random_seed(args.seed)
+    model = hypermodel.build(best.hyperparameters)
+    history = hypermodel.fit(best.hyperparameters, model).history
+    save_model_atomic(model, project_dir / BEST_MODEL_FILE)
+    final = history.get(objective.name, [float("nan")])[-1]
+    print(f"Retrained model: final {objective.name} = {_format(float(final))}; saved "
+          f"{project_dir / BEST_MODEL_FILE} and {project_dir / BEST_HPS_FILE}")
+    return 0
+
+
+# ----------------------------------------------------------------------------------------------
+# Main
+# ----------------------------------------------------------------------------------------------
+
+
+def main(argv=None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    args.project = args.project or f"{args.task}_{args.dataset}"
+    _check_environment(parser)
+    role = distributed_role()
+    # Workers must never delete the shared project the chief is serving.
+    overwrite = args.overwrite and role != "worker"
+    project_dir = Path(args.directory) / args.project
+    spec = {"task": args.task, "dataset": args.dataset, "tuner": args.tuner}
+    if not overwrite:
+        check_spec(parser, project_dir, spec)
+
+    # Heavy imports after argument checks: a bad command fails in a blink.
+    import keras
+
+    from keras_latent.data import load_dataset
+    from keras_latent.paradigms import TrainingConfig
+    from tuning.hypermodels import HYPERMODELS, EncoderSpace
+
+    keras.utils.set_random_seed(args.seed)
+    strategy = None
+    if args.mirrored:
+        import tensorflow as tf
+
+        strategy = tf.distribute.MirroredStrategy()
+    try:
+        space = EncoderSpace(min_depth=args.min_depth, max_depth=args.max_depth,
+                             min_channels=args.min_channels, max_channels=args.max_channels,
+                             latent_dims=tuple(args.latent_dim))
+        config = TrainingConfig(epochs=args.epochs, batch_size=args.batch_size, seed=args.seed,
+                                verbose=0 if args.quiet else "auto", strategy=strategy)
+        splits = load_dataset(args.dataset, data_dir=args.data_dir, seed=args.seed)
+        if args.limit:
+            splits = splits.limit(args.limit, seed=args.seed)
+        hypermodel = HYPERMODELS[args.task](splits, space=space, config=config)
+    except ValueError as error:  # DatasetError, SearchSpaceError, TrainingConfig checks
+        parser.error(str(error))
+
+    tuner = make_tuner(args, hypermodel, overwrite=overwrite)
+    write_json_atomic(project_dir / SPEC_FILE, spec)
+    tuner.search()
+    if role == "worker":
+        print(f"Worker {os.environ['KERASTUNER_TUNER_ID']} done; the chief writes the results.")
+        return 0
+    return finish(tuner, hypermodel, project_dir, args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
