@@ -4,7 +4,7 @@ See docs/ARCHITECTURE.md. Everything here takes NumPy arrays or a trained model 
 plain files (JSON, PNG, Markdown), so runs can be compared long after training.
 """
 
-from keras_latent.evaluation import metrics, plots, report  # noqa: F401
+from keras_latent.evaluation import compare, metrics, plots, report  # noqa: F401
 from keras_latent.evaluation.metrics import (  # noqa: F401
     accuracy,
     confusion_matrix,
@@ -27,3 +27,4 @@ from keras_latent.evaluation.plots import (  # noqa: F401
     plot_tsne_grid,
 )
 from keras_latent.evaluation.report import evaluate_model, model_kind  # noqa: F401
+from keras_latent.evaluation.compare import RunFolderError, compare_runs  # noqa: F401

@@ -57,7 +57,8 @@ CAPTIONS = {
     "history": "Training curves per epoch, training split against validation split.",
     "confusion_matrix": "Confusion matrix on the test split (rows: true class, columns: "
                         "predicted class), normalised per true class.",
-    "tsne_grid": "t-SNE of each run's latent codes of the same test sample, coloured by class.",
+    "tsne_grid": "t-SNE of each run's latent codes for a seeded sample of test images, "
+                 "coloured by class.",
 }
 
 

@@ -9,8 +9,10 @@ import keras
 import numpy as np
 import pytest
 
+from keras_latent.data import load_dataset
 from keras_latent.evaluation import report
 from keras_latent.models import (
+    SimCLR,
     build_autoencoder,
     build_classifier,
     build_encoder,
@@ -26,8 +28,6 @@ TSNE_SAMPLE = 60
 
 @pytest.fixture(scope="module")
 def splits(data_dir):
-    from keras_latent.data.datasets import load_dataset
-
     return load_dataset("mnist", data_dir=data_dir).limit(120, seed=0)
 
 
@@ -64,8 +64,6 @@ def classifier(splits, tmp_path_factory):
 @pytest.fixture(scope="module")
 def simclr(splits, tmp_path_factory):
     import tensorflow as tf
-
-    from keras_latent.models.simclr import SimCLR
 
     keras.utils.set_random_seed(0)
     model = SimCLR(build_encoder((28, 28, 1), LATENT, **MLP),

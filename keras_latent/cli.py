@@ -1,0 +1,166 @@
+"""``keras-latent evaluate|compare``: judge saved models and compare runs from a shell.
+
+    keras-latent evaluate runs/ae/best.keras --dataset mnist --output runs/ae/eval
+    keras-latent compare runs/ae/eval runs/simclr/eval --output runs/comparison
+
+Every failure a user can cause (a wrong path, a corrupt file, a model that does not fit the
+dataset) prints one line on stderr and exits with status 2; ``--traceback`` shows the full
+trace for debugging.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+__all__ = ["build_parser", "main"]
+
+EXIT_USAGE = 2
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="keras-latent",
+        description="Evaluate saved keras-latent models and compare evaluated runs.",
+    )
+    parser.add_argument("--traceback", action="store_true",
+                        help="show the full Python traceback on errors")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    evaluate = commands.add_parser(
+        "evaluate", help="metrics, plots and report.md for one saved model",
+        description="Load MODEL.keras, score it on a dataset and write metrics.json, PNGs and "
+                    "report.md.")
+    evaluate.add_argument("model", type=Path, metavar="MODEL.keras")
+    evaluate.add_argument("--dataset", required=True, help="mnist or cifar10")
+    evaluate.add_argument("--data-dir", type=Path, default=None,
+                          help="folder with <dataset>.npz (default: $KERAS_LATENT_DATA_DIR, "
+                               "then Keras' cache)")
+    evaluate.add_argument("--output", type=Path, default=None,
+                          help="report folder (default: <model folder>/<model name>_evaluation)")
+    evaluate.add_argument("--limit", type=_positive_int, default=None,
+                          help="cap every split at N examples (a seeded sample) for a quick look")
+    evaluate.add_argument("--seed", type=int, default=0,
+                          help="seeds the validation split, --limit, the probe and t-SNE")
+    evaluate.add_argument("--method", default=None,
+                          help="row name in comparisons (default: the model kind)")
+    evaluate.add_argument("--batch-size", type=_positive_int, default=256)
+    evaluate.add_argument("--tsne-sample", type=_positive_int, default=2000,
+                          help="test examples in the t-SNE plots (default 2000)")
+    evaluate.add_argument("--history", type=Path, default=None,
+                          help="CSVLogger file for training curves (default: training_log.csv "
+                               "beside the model, when there is one)")
+    evaluate.set_defaults(run=_evaluate)
+
+    compare = commands.add_parser(
+        "compare", help="one table and a t-SNE grid across evaluated runs",
+        description="Read the metrics.json of each RUN_DIR and write comparison.md and "
+                    "tsne_grid.png.")
+    compare.add_argument("run_dirs", nargs="+", type=Path, metavar="RUN_DIR")
+    compare.add_argument("--output", type=Path, required=True, help="folder for comparison.md")
+    compare.set_defaults(run=_compare)
+    return parser
+
+
+def _positive_int(text):
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+# --------------------------------------------------------------------------- commands
+
+
+def _percent(value):
+    return "      —" if value is None else f"{100.0 * value:6.2f}%"
+
+
+def _summary(result, report_path) -> str:
+    splits = ("train", "val", "test")
+    lines = [
+        f"{result['method']} ({result['kind']}) on {result['dataset']}",
+        f"{'':24}{'train':>8}{'val':>8}{'test':>8}",
+        f"{'accuracy':24}" + "".join(f"{_percent(result['accuracy'][s]):>8}" for s in splits),
+    ]
+    if "mae" in result:
+        lines.append(f"{'reconstruction MAE':24}" + "".join(
+            f"{'—' if result['mae'][s] is None else format(result['mae'][s], '.4f'):>8}"
+            for s in splits))
+    lines += [
+        f"{'k-NN accuracy':24}{'':16}{_percent(result['knn_accuracy']):>8}",
+        f"{'linear-probe accuracy':24}{'':16}{_percent(result['linear_probe_accuracy']):>8}",
+    ]
+    if result.get("silhouette") is not None:
+        lines.append(f"{'silhouette':24}{'':16}{result['silhouette']:>8.3f}")
+    lines.append(f"(accuracy: {result['accuracy_source']})")
+    lines.append(f"report: {report_path}")
+    return "\n".join(lines)
+
+
+def _evaluate(args) -> int:
+    from keras_latent.data import load_dataset
+    from keras_latent.evaluation.report import evaluate_model
+    from keras_latent.models import load_model
+
+    model_path = args.model
+    output = args.output or model_path.parent / f"{model_path.stem}_evaluation"
+    history = args.history
+    if history is None and (model_path.parent / "training_log.csv").is_file():
+        history = model_path.parent / "training_log.csv"
+    if history is not None and not Path(history).is_file():
+        raise ValueError(f"--history {history} is not a file; pass a CSVLogger log or leave it out.")
+
+    model = load_model(model_path)
+    splits = load_dataset(args.dataset, data_dir=args.data_dir, seed=args.seed)
+    if args.limit is not None:
+        splits = splits.limit(args.limit, seed=args.seed)
+    result = evaluate_model(model, splits, output, method=args.method,
+                            batch_size=args.batch_size, tsne_sample=args.tsne_sample,
+                            seed=args.seed, history=history)
+    print()
+    print(_summary(result, Path(output) / "report.md"))
+    return 0
+
+
+def _compare(args) -> int:
+    from keras_latent.evaluation.compare import compare_runs
+
+    result = compare_runs(args.run_dirs, args.output)
+    print(result["table"])
+    print(f"report: {result['report']}")
+    return 0
+
+
+# --------------------------------------------------------------------------- entry point
+
+
+def main(argv=None) -> int:
+    """Run one command; returns the exit status (0 ok, 2 for a usage or input error)."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exit_:  # argparse has printed its usage message
+        return int(exit_.code or 0)
+    try:
+        return args.run(args)
+    except KeyboardInterrupt:
+        print("keras-latent: interrupted", file=sys.stderr)
+        return 130
+    except Exception as error:  # noqa: BLE001 - one readable line instead of a trace
+        if args.traceback:
+            raise
+        lines = str(error).strip().splitlines()
+        message = lines[0] if lines else type(error).__name__
+        if not isinstance(error, (ValueError, OSError)):  # not a known input problem: a bug?
+            message = f"{type(error).__name__}: {message} (--traceback shows where)"
+        print(f"keras-latent {args.command}: error: {message}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,56 @@
+"""compare_runs on fake run folders shaped like evaluate_model's output."""
+
+import json
+
+import numpy as np
+import pytest
+
+from keras_latent.evaluation.compare import RunFolderError, compare_runs, load_run
+
+
+def _fake_run(folder, method, accuracy, knn, mae=None, seed=0):
+    folder.mkdir(parents=True)
+    rng = np.random.default_rng(seed)
+    np.savez(folder / "latent_tsne.npz", latent_2d=rng.normal(size=(30, 2)),
+             labels=rng.integers(0, 10, 30))
+    metrics = {"kind": "autoencoder" if mae else "classifier", "method": method,
+               "dataset": "mnist", "class_names": [str(i) for i in range(10)],
+               "accuracy": dict(zip(("train", "val", "test"), accuracy)),
+               "knn_accuracy": knn, "latent_tsne": "latent_tsne.npz"}
+    if mae is not None:
+        metrics["mae"] = {"train": mae / 2, "val": mae / 2, "test": mae}
+    (folder / "metrics.json").write_text(json.dumps(metrics))
+    return folder
+
+
+def test_table_has_a_row_per_run_and_the_grid(tmp_path):
+    runs = [_fake_run(tmp_path / "ae", "autoencoder", (0.9, 0.85, 0.8412), 0.8, mae=0.0613),
+            _fake_run(tmp_path / "clf", "classifier", (0.99, 0.97, 0.9655), 0.95, seed=1)]
+    result = compare_runs(runs, tmp_path / "out")
+    rows = result["table"].splitlines()
+    assert rows[0].startswith("| Method |") and len(rows) == 4
+    assert rows[2].startswith("| autoencoder |") and "84.12 %" in rows[2] and "0.0613" in rows[2]
+    assert rows[3].startswith("| classifier |") and "96.55 %" in rows[3]
+    assert rows[3].split("|")[5].strip() == "—"  # no MAE for a classifier
+    markdown = (tmp_path / "out" / "comparison.md").read_text()
+    assert result["table"] in markdown and "tsne_grid.png" in markdown
+    assert (tmp_path / "out" / "tsne_grid.png").stat().st_size > 1000
+
+
+def test_same_method_twice_is_told_apart_by_folder(tmp_path):
+    runs = [_fake_run(tmp_path / name, "simclr", (0.5, 0.5, 0.5), 0.5) for name in ("t05", "t01")]
+    table = compare_runs(runs, tmp_path / "out")["table"]
+    assert "| simclr (t05) |" in table and "| simclr (t01) |" in table
+
+
+def test_folder_without_metrics_is_a_clear_error(tmp_path):
+    good = _fake_run(tmp_path / "good", "ae", (0.5, 0.5, 0.5), 0.5)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(RunFolderError, match="empty has no metrics.json"):
+        compare_runs([good, tmp_path / "empty"], tmp_path / "out")
+    with pytest.raises(RunFolderError, match="not a folder"):
+        load_run(tmp_path / "nowhere")
+    (tmp_path / "empty" / "metrics.json").write_text("{not json")
+    with pytest.raises(RunFolderError, match="not valid JSON"):
+        load_run(tmp_path / "empty")
+    assert not (tmp_path / "out" / "comparison.md").exists()

@@ -1,0 +1,91 @@
+"""The ``keras-latent`` command: one real subprocess run, errors checked in-process."""
+
+import json
+import os
+import subprocess
+import sys
+
+import keras
+import pytest
+
+from keras_latent.cli import main
+from keras_latent.data import load_dataset
+from keras_latent.models import build_autoencoder, save_model_atomic
+
+
+@pytest.fixture(scope="module")
+def run_dir(data_dir, tmp_path_factory):
+    """A paradigm-like run folder: best.keras and the CSVLogger's training_log.csv."""
+    folder = tmp_path_factory.mktemp("run")
+    x = load_dataset("mnist", data_dir=data_dir).train.take(64, seed=0).images / 255.0
+    keras.utils.set_random_seed(0)
+    model = build_autoencoder((28, 28, 1), 4, kind="mlp", widths=[16])
+    model.compile("adam", "mse")
+    model.fit(x, x, epochs=2, batch_size=32, validation_split=0.25, verbose=0,
+              callbacks=[keras.callbacks.CSVLogger(str(folder / "training_log.csv"))])
+    save_model_atomic(model, folder / "best.keras")
+    return folder
+
+
+@pytest.fixture(scope="module")
+def evaluated(run_dir, data_dir):
+    """``python -m keras_latent evaluate`` in a fresh process (custom objects must register)."""
+    output = run_dir / "eval"
+    command = [sys.executable, "-m", "keras_latent", "evaluate", str(run_dir / "best.keras"),
+               "--dataset", "mnist", "--data-dir", str(data_dir), "--limit", "60",
+               "--tsne-sample", "30", "--method", "tiny-ae", "--output", str(output)]
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300, env=env)
+    return done, output
+
+
+def test_evaluate_subprocess_writes_the_report(evaluated):
+    done, output = evaluated
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "t-SNE on 30 points" in done.stdout
+    assert f"report: {output / 'report.md'}" in done.stdout
+    assert "reconstruction MAE" in done.stdout
+    metrics = json.loads((output / "metrics.json").read_text())
+    assert metrics["method"] == "tiny-ae" and metrics["num_examples"]["test"] == 60
+    assert "history" in metrics["plots"]  # training_log.csv beside the model was picked up
+
+
+def test_compare_command(evaluated, tmp_path, capsys):
+    _, output = evaluated
+    assert main(["compare", str(output), str(output), "--output", str(tmp_path)]) == 0
+    printed = capsys.readouterr().out
+    assert printed.count("| tiny-ae (eval) |") == 2
+    assert (tmp_path / "comparison.md").is_file() and (tmp_path / "tsne_grid.png").is_file()
+
+
+def _one_line_error(capsys, *words):
+    captured = capsys.readouterr()
+    assert captured.err.count("\n") == 1 and "Traceback" not in captured.err
+    for word in words:
+        assert word in captured.err
+    return captured.err
+
+
+def test_missing_and_corrupt_model_files_exit_2(tmp_path, capsys):
+    assert main(["evaluate", str(tmp_path / "nope.keras"), "--dataset", "mnist"]) == 2
+    _one_line_error(capsys, "nope.keras")
+    corrupt = tmp_path / "corrupt.keras"
+    corrupt.write_bytes(b"not a zip file")
+    assert main(["evaluate", str(corrupt), "--dataset", "mnist"]) == 2
+    _one_line_error(capsys, "corrupt.keras")
+
+
+def test_unknown_dataset_and_wrong_shape_exit_2(run_dir, data_dir, tmp_path, capsys):
+    model = str(run_dir / "best.keras")
+    assert main(["evaluate", model, "--dataset", "imagenet", "--output", str(tmp_path)]) == 2
+    _one_line_error(capsys, "imagenet")
+    assert main(["evaluate", model, "--dataset", "cifar10", "--data-dir", str(data_dir),
+                 "--limit", "20", "--output", str(tmp_path)]) == 2
+    _one_line_error(capsys, "(28, 28, 1)", "(32, 32, 3)")
+
+
+def test_compare_without_metrics_and_bad_arguments_exit_2(tmp_path, capsys):
+    assert main(["compare", str(tmp_path), "--output", str(tmp_path / "out")]) == 2
+    _one_line_error(capsys, "metrics.json")
+    assert main(["evaluate", "m.keras", "--dataset", "mnist", "--limit", "0"]) == 2
+    assert "positive integer" in capsys.readouterr().err
