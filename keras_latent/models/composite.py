@@ -30,6 +30,14 @@ class Autoencoder(keras.Model):
         super().__init__(**kwargs)
         self.encoder = encoder
         self.decoder = decoder
+        _build_now(self, encoder)
+
+    def build(self, input_shape):
+        if not self.encoder.built:
+            self.encoder.build(input_shape)
+        if not self.decoder.built:
+            self.decoder.build(self.encoder.compute_output_shape(input_shape))
+        self.built = True
 
     def call(self, x, training=None):
         return self.decoder(self.encoder(x, training=training), training=training)
@@ -73,6 +81,14 @@ class Classifier(keras.Model):
         self.encoder = encoder
         self.head = head
         self.freeze_encoder = freeze_encoder
+        _build_now(self, encoder)
+
+    def build(self, input_shape):
+        if not self.encoder.built:
+            self.encoder.build(input_shape)
+        if not self.head.built:
+            self.head.build(self.encoder.compute_output_shape(input_shape))
+        self.built = True
 
     @property
     def freeze_encoder(self):
@@ -101,6 +117,16 @@ class Classifier(keras.Model):
         encoder = keras.saving.deserialize_keras_object(config.pop("encoder"))
         head = keras.saving.deserialize_keras_object(config.pop("head"))
         return cls(encoder, head, **config)
+
+
+def _build_now(model, encoder):
+    """Build at construction when the encoder's input is known (Functional parts), so a model
+    saved before its first fit already carries its weights and reloads predicting the same."""
+    try:
+        input_shape = encoder.input_shape
+    except (AttributeError, ValueError):
+        return
+    model.build(input_shape)
 
 
 def build_autoencoder(input_shape, latent_dim=128, **config):

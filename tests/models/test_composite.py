@@ -132,3 +132,14 @@ def test_frozen_classifier_reloads_in_fresh_process_still_frozen(tmp_path):
         assert all(np.array_equal(b, np.array(w)) for b, w in zip(before, model.encoder.weights))
         """,
     )
+
+
+def test_composites_are_built_at_construction_so_an_unfitted_save_keeps_weights(tmp_path):
+    from keras_latent.models import load_model, save_model_atomic
+
+    x, _ = batch(4)
+    for model in (build_autoencoder(SHAPE, 6, **TINY), build_classifier(SHAPE, 3, 6, **TINY)):
+        assert model.built
+        path = save_model_atomic(model, tmp_path / f"{model.name}.keras")
+        reloaded = load_model(path)
+        np.testing.assert_array_equal(reloaded.predict(x, verbose=0), model.predict(x, verbose=0))
