@@ -7,11 +7,14 @@ from keras_latent.models import blocks
 from keras_latent.models.blocks import ModelConfigError, check_positive_int
 
 PRESETS = {
-    # The MNIST reference MLP: 784 -> 256 -> 128 -> latent.
+    # The MNIST reference MLP: 784 -> 256 -> 128 -> latent. Batch norm is on because without it
+    # an L1-trained MLP autoencoder was seen to collapse to the blank image (MNIST's per-pixel
+    # median): MAE 0.13, probe 11 %.
     "mnist_mlp": {
         "kind": "mlp",
         "widths": [256, 128],
         "activation": "relu",
+        "batch_norm": True,
     },
     # Three stride-2 stages c -> 2c -> 4c (28 -> 14 -> 7 -> 4); `base_channels=c` rescales.
     "mnist_conv": {

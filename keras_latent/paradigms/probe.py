@@ -20,7 +20,7 @@ from keras_latent.paradigms.fitting import (
 from keras_latent.paradigms.callbacks import default_callbacks
 
 #: A probe trains only a small head on fixed codes: more epochs and a higher rate than the encoder.
-PROBE_CONFIG = TrainingConfig(epochs=30, batch_size=256, learning_rate=3e-3, weight_decay=0.0)
+PROBE_CONFIG = TrainingConfig(epochs=30, batch_size=256, learning_rate=1e-2, weight_decay=0.0)
 
 
 def labelled_subset(labels, num_labels: int, *, seed: int = 0) -> np.ndarray:
@@ -53,6 +53,19 @@ def _head(kind, latent_dim, num_classes, head_kwargs):
     if kind == "mlp":
         return mlp_head(latent_dim, num_classes, **(head_kwargs or {}))
     raise ValueError(f"head must be 'linear' or 'mlp', got {kind!r}.")
+
+
+def _standardized(head, codes):
+    """Prefix ``head`` with a Normalization layer adapted to the training codes.
+
+    Raw codes can be large and unevenly scaled (an autoencoder's are not normalised), which
+    makes a linear probe slow and learning-rate sensitive; the statistics are saved with the
+    model, so the probe needs no separate preprocessing at inference.
+    """
+    standardize = keras.layers.Normalization(name="standardize_codes")
+    standardize.adapt(codes)
+    inputs = keras.Input(shape=codes.shape[1:], name="latent")
+    return keras.Model(inputs, head(standardize(inputs)), name="probe_head")
 
 
 def compile_classifier(model, optimizer, jit_compile="auto"):
@@ -92,7 +105,8 @@ def train_probe(encoder, splits, *, head="linear", head_kwargs=None, num_labels=
     val_data = (encode(encoder, splits.val.images), splits.val.labels) if has_val else None
 
     with training_scope(config):
-        probe_head = _head(head, train_z.shape[-1], splits.num_classes, head_kwargs)
+        probe_head = _standardized(_head(head, train_z.shape[-1], splits.num_classes, head_kwargs),
+                                   train_z)
         steps = steps_per_epoch(len(train_z), config.batch_size)
         compile_classifier(probe_head, make_optimizer(config, steps), config.jit_compile)
         restore_best = keras.callbacks.EarlyStopping(
