@@ -33,6 +33,7 @@ views: a SimCLR step of batch 256 processes 512 augmented views.
 from __future__ import annotations
 
 import argparse
+import gc
 import importlib.util
 import json
 import os
@@ -59,6 +60,8 @@ TEMPERATURE = 0.5
 LEARNING_RATE = 1e-3
 IN_MEMORY_BATCHES = 8  # distinct in-memory batches cycled through (keeps the cache small)
 PIPELINE_BATCHES = 32  # uint8 images the tf.data pipelines draw from, in batches
+PIPELINE_VARIANTS = ("keras_latent_pipeline", "pipeline_only", "plain_tape_augment_in_step")
+PIPELINE_PAUSE_S = 2.0
 HERE = Path(__file__).resolve().parent
 # A checkout normally sits beside ../shared/datasets (as tests/conftest.py assumes).
 _SHARED_DATA = HERE.parent.parent / "shared" / "datasets"
@@ -350,10 +353,17 @@ class FitRunner:
 
 
 class LoopRunner:
-    """A Python loop over a dataset iterator calling ``step``; ``step=None`` only reads data."""
+    """A Python loop over a dataset iterator calling ``step``; ``step=None`` only reads data.
 
-    def __init__(self, step, dataset, batch_size):
-        self.step, self.iterator, self.batch_size = step, iter(dataset), batch_size
+    ``fresh_iterator``: a new iterator per round, dropped after it. Otherwise a drained
+    pipeline would refill its prefetch buffer in the background while the next variant is
+    timed, and be timed itself on a buffer filled for free.
+    """
+
+    def __init__(self, step, dataset, batch_size, fresh_iterator=False):
+        self.step, self.dataset, self.batch_size = step, dataset, batch_size
+        self.fresh_iterator = fresh_iterator
+        self.iterator = None if fresh_iterator else iter(dataset)
 
     def _run(self, steps):
         result = None
@@ -363,13 +373,18 @@ class LoopRunner:
         tf.nest.map_structure(lambda t: t.numpy(), result)  # wait for the last step to finish
 
     def warm_up(self, steps):
-        self._run(steps)
+        self.measure(steps)
 
     def measure(self, steps):
+        if self.fresh_iterator:
+            self.iterator = iter(self.dataset)
         self._run(1)
         start = time.perf_counter()
         self._run(steps)
-        return steps * self.batch_size / (time.perf_counter() - start)
+        rate = steps * self.batch_size / (time.perf_counter() - start)
+        if self.fresh_iterator:
+            self.iterator = None
+        return rate
 
 
 def load_1m():
@@ -396,7 +411,7 @@ def benchmark_paradigm(paradigm, args, images, labels):
         runners["keras_latent_pipeline"] = FitRunner(twin, pipeline, batch,
                                                      args.steps_per_execution)
         if paradigm == "simclr":
-            runners["pipeline_only"] = LoopRunner(None, pipeline, batch)
+            runners["pipeline_only"] = LoopRunner(None, pipeline, batch, fresh_iterator=True)
 
     model, loss, metrics = plain_model(paradigm)
     model.compile(optimizer=keras.optimizers.Adam(LEARNING_RATE), loss=loss, metrics=metrics,
@@ -416,14 +431,22 @@ def benchmark_paradigm(paradigm, args, images, labels):
         step = tape_step(paradigm, augment_model, args.jit_compile, augment=augment)
         runners["plain_tape_augment_in_step"] = LoopRunner(step, memory, batch)
 
-    for runner in runners.values():
+    for name, runner in runners.items():
         runner.warm_up(args.warmup)
+        gc.collect()
+    time.sleep(PIPELINE_PAUSE_S)
     extras["architecture"] = architecture_check(paradigm, library, model)
     rounds = {name: [] for name in runners}
     loads = []
+    # In-memory variants first, pipelines last, then a pause: a pipeline left with a drained
+    # prefetch buffer refills it in the background, which must not land on another variant.
+    order = sorted(runners, key=lambda name: name in PIPELINE_VARIANTS)
     for _ in range(args.repeats):
-        for name, runner in runners.items():
-            rounds[name].append(runner.measure(args.steps))
+        for name in order:
+            rounds[name].append(runners[name].measure(args.steps))
+            gc.collect()  # drop finished fit iterators now, so their threads stop
+            if name in PIPELINE_VARIANTS:
+                time.sleep(PIPELINE_PAUSE_S)
         loads.append(load_1m())
 
     jit_resolved = {"keras_latent": getattr(library, "jit_compile", None),
