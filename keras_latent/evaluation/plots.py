@@ -147,7 +147,6 @@ def plot_reconstructions(originals, reconstructions, n: int = 5, seed: int = 0, 
     for column, index in enumerate(chosen):
         _show_image(axes[0, column], originals[index])
         _show_image(axes[1, column], reconstructions[index])
-        axes[0, column].set_title(f"#{index}", fontsize=8)
     axes[0, 0].set_ylabel("original")
     axes[1, 0].set_ylabel("reconstruction")
     figure.suptitle("Reconstructions")

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import math
+import time
 from pathlib import Path
 
 import numpy as np
@@ -219,9 +220,11 @@ def evaluate_model(model, splits, output_dir, *, method=None, batch_size=256, ts
         ValueError: data that does not fit the model, an encoder whose output is not
             ``(batch, latent_dim)``, a classifier head of the wrong width, non-finite outputs.
     """
+    started = time.perf_counter()
+
     def say(message):
         if verbose:
-            print(message, flush=True)
+            print(f"[{time.perf_counter() - started:6.1f} s] {message}", flush=True)
 
     kind = model_kind(model)
     arrays = _split_arrays(splits)
