@@ -1,0 +1,183 @@
+"""tf.data builders: uint8 arrays in, float32 batches in [0, 1] out, shuffled, augmented, prefetched.
+
+All four share one shape: a full, seeded shuffle of example *indices* (reshuffled every epoch),
+batched first, then one parallel map per batch that gathers the uint8 images, casts them to
+float32 / 255 and augments the whole batch at once. Shuffling indices rather than images keeps
+the shuffle buffer tiny (no copy of the images) and makes the gather a single batched op.
+
+Augmentation is reproducible: each batch gets its own stateless seed from
+``tf.data.Dataset.random(seed)`` (new seeds every epoch, the same sequence in every run), so
+the parallel map cannot reorder the randomness. ``normalize=(mean, std)`` standardises the
+model's *inputs* only; reconstruction targets and the clean image of ``with_original`` stay in
+[0, 1].
+"""
+
+import numpy as np
+import tensorflow as tf
+
+from keras_latent.data.augment import Augmenter
+
+AUTOTUNE = tf.data.AUTOTUNE
+
+
+def reconstruction_dataset(images, batch_size, *, augment=None, shuffle=True, seed=0, normalize=None):
+    """``(x, x)`` batches for autoencoders; with ``augment``, ``(augmented x, clean x)`` (denoising)."""
+    images = _checked_images(images)
+    _checked_batch_size(batch_size)
+    normalize = _checked_normalize(normalize, images.shape[-1])
+
+    def to_pair(x, batch_seed):
+        return _normalized(_augmented(augment, x, batch_seed), normalize), x
+
+    return _batched(images, None, batch_size, to_pair, augment, shuffle, seed, drop_remainder=False)
+
+
+def supervised_dataset(images, labels, batch_size, *, augment=None, shuffle=True, seed=0, normalize=None):
+    """``(x, y)`` batches, ``y`` int64 class indices."""
+    images = _checked_images(images)
+    labels = _checked_labels(labels, len(images))
+    _checked_batch_size(batch_size)
+    normalize = _checked_normalize(normalize, images.shape[-1])
+
+    def to_pair(x, y, batch_seed):
+        return _normalized(_augmented(augment, x, batch_seed), normalize), y
+
+    return _batched(images, labels, batch_size, to_pair, augment, shuffle, seed, drop_remainder=False)
+
+
+def contrastive_dataset(images, batch_size, *, augment, seed=0, with_original=False, normalize=None):
+    """``(view_1, view_2)`` -- two independent augmentations of the same images -- for SimCLR.
+
+    ``with_original=True`` adds the clean batch as a third element (the contrastive + denoising
+    hybrid reconstructs it). Batches are full (``drop_remainder``): NT-Xent compares every
+    image with the rest of its batch.
+    """
+    images = _checked_images(images)
+    _checked_batch_size(batch_size)
+    normalize = _checked_normalize(normalize, images.shape[-1])
+    if batch_size < 2:
+        raise ValueError(
+            f"contrastive_dataset needs batch_size >= 2, got {batch_size}: NT-Xent needs at least "
+            "2 images per batch (each image's negatives are the other images of its batch)."
+        )
+    if len(images) < batch_size:
+        raise ValueError(
+            f"contrastive_dataset got {len(images)} images, fewer than batch_size={batch_size}; "
+            "with drop_remainder it would yield nothing. Lower batch_size or pass more images."
+        )
+    if augment is None:
+        raise ValueError(
+            "contrastive_dataset needs an augmentation (two identical views teach nothing); "
+            "pass augment=build_augmentation(dataset, 'simclr')."
+        )
+
+    def to_views(x, batch_seed):
+        seeds = tf.random.experimental.stateless_split(batch_seed, num=2)
+        view_1 = _normalized(_augmented(augment, x, seeds[0]), normalize)
+        view_2 = _normalized(_augmented(augment, x, seeds[1]), normalize)
+        return (view_1, view_2, x) if with_original else (view_1, view_2)
+
+    return _batched(images, None, batch_size, to_views, augment, True, seed, drop_remainder=True)
+
+
+def encoding_dataset(images, batch_size, *, normalize=None):
+    """``x`` batches in the original order, for encoding a whole split (no shuffle, no augment)."""
+    images = _checked_images(images)
+    _checked_batch_size(batch_size)
+    normalize = _checked_normalize(normalize, images.shape[-1])
+
+    def to_input(x, batch_seed):
+        return _normalized(x, normalize)
+
+    return _batched(images, None, batch_size, to_input, None, False, 0, drop_remainder=False)
+
+
+# --------------------------------------------------------------------------------------------
+
+
+def _batched(images, labels, batch_size, to_element, augment, shuffle, seed, drop_remainder):
+    """Index shuffle -> batch -> one parallel map (gather, /255, ``to_element``) -> prefetch."""
+    images = tf.convert_to_tensor(images)
+    labels = None if labels is None else tf.convert_to_tensor(labels)
+    count = int(images.shape[0])
+    indices = tf.data.Dataset.range(count)
+    if shuffle:
+        indices = indices.shuffle(count, seed=seed, reshuffle_each_iteration=True)
+    indices = indices.batch(batch_size, drop_remainder=drop_remainder)
+    # One stateless seed per batch; identical for a given seed in every run, new every epoch.
+    batch_seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)
+    dataset = tf.data.Dataset.zip((indices, batch_seeds))
+
+    def load(index, batch_seed):
+        x = tf.cast(tf.gather(images, index), tf.float32) / 255.0
+        if labels is None:
+            return to_element(x, batch_seed)
+        return to_element(x, tf.gather(labels, index), batch_seed)
+
+    dataset = dataset.map(load, num_parallel_calls=AUTOTUNE, deterministic=True)
+    return dataset.prefetch(AUTOTUNE)
+
+
+def _augmented(augment, x, seed):
+    if augment is None or (isinstance(augment, Augmenter) and augment.is_identity):
+        return x
+    if isinstance(augment, Augmenter):
+        return augment(x, seed=seed)
+    return augment(x)  # any callable on a float32 batch (its own randomness: not reproducible)
+
+
+def _normalized(x, normalize):
+    if normalize is None:
+        return x
+    mean, std = normalize
+    return (x - mean) / std
+
+
+def _checked_normalize(normalize, channels):
+    """``(mean, std)`` as float32 arrays that broadcast over channels, or None."""
+    if normalize is None:
+        return None
+    try:
+        mean, std = (np.asarray(v, np.float32).reshape(-1) for v in normalize)
+    except (TypeError, ValueError):
+        raise ValueError(f"normalize must be (mean, std), got {normalize!r}") from None
+    if mean.size not in (1, channels) or std.size not in (1, channels):
+        raise ValueError(f"normalize mean/std need 1 or {channels} values, got {normalize!r}")
+    if np.any(std <= 0):
+        raise ValueError(f"normalize std must be positive, got {std.tolist()}")
+    return mean, std
+
+
+def _checked_images(images):
+    if isinstance(images, tf.Tensor):
+        images = images.numpy()
+    images = np.asarray(images)
+    if images.ndim != 4:
+        raise ValueError(
+            f"Pipelines take a uint8 image array of shape (N, H, W, C); got shape {images.shape}. "
+            "Add a channel axis to grayscale images (images[..., None])."
+        )
+    if images.dtype != np.uint8:
+        raise ValueError(
+            f"Pipelines take uint8 images (0..255) and scale them to [0, 1] themselves; got "
+            f"{images.dtype}. Pass the arrays of load_dataset() unchanged."
+        )
+    if len(images) == 0:
+        raise ValueError("Pipelines need at least one image; got an empty array.")
+    return images
+
+
+def _checked_labels(labels, count):
+    labels = np.asarray(labels)
+    if labels.ndim != 1 or len(labels) != count:
+        raise ValueError(
+            f"labels must be a 1-D array with one label per image ({count}); got shape {labels.shape}."
+        )
+    if not np.issubdtype(labels.dtype, np.integer):
+        raise ValueError(f"labels must be integer class indices; got dtype {labels.dtype}.")
+    return labels.astype(np.int64)
+
+
+def _checked_batch_size(batch_size):
+    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
