@@ -113,7 +113,8 @@ def _evaluate(args) -> int:
     if history is None and (model_path.parent / "training_log.csv").is_file():
         history = model_path.parent / "training_log.csv"
     if history is not None and not Path(history).is_file():
-        raise ValueError(f"--history {history} is not a file; pass a CSVLogger log or leave it out.")
+        raise ValueError(
+            f"--history {history} is not a file; pass a CSVLogger log or leave it out.")
 
     model = load_model(model_path)
     splits = load_dataset(args.dataset, data_dir=args.data_dir, seed=args.seed)

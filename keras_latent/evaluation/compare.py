@@ -36,7 +36,8 @@ def load_run(run_dir) -> dict:
     try:
         run = json.loads(path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise RunFolderError(f"{path} is not valid JSON ({error}); re-run the evaluation.") from None
+        raise RunFolderError(
+            f"{path} is not valid JSON ({error}); re-run the evaluation.") from None
     missing = [key for key in ("method", "accuracy", "knn_accuracy") if key not in run]
     if missing:
         raise RunFolderError(f"{path} lacks {missing}; it was not written by evaluate_model.")
