@@ -37,6 +37,7 @@ __all__ = [
     "plot_tsne_grid",
     "plot_history",
     "plot_confusion_matrix",
+    "plot_sweep",
 ]
 
 TITLES = {
@@ -46,6 +47,7 @@ TITLES = {
     "history": "Training curves",
     "confusion_matrix": "Confusion matrix",
     "tsne_grid": "t-SNE of the latent codes per run",
+    "sweep": "Latent size sweep",
 }
 CAPTIONS = {
     "reconstructions": "Random test images (top row) above the model's reconstructions of them "
@@ -59,6 +61,8 @@ CAPTIONS = {
                         "predicted class), normalised per true class.",
     "tsne_grid": "t-SNE of each run's latent codes for a seeded sample of test images, "
                  "coloured by class.",
+    "sweep": "Test reconstruction MAE (left) and frozen-encoder probe accuracy (right) against "
+             "the latent size (log scale), one curve per encoder width.",
 }
 
 
@@ -357,6 +361,30 @@ def plot_history(history_or_csv, *, path=None) -> Figure:
         ax.grid(True, alpha=0.3)
         ax.legend()
     figure.suptitle("Training curves")
+    return _finish(figure, path)
+
+
+# --------------------------------------------------------------------------- sweeps
+
+
+def plot_sweep(results: dict, *, path=None) -> Figure:
+    """``results[curve][latent_dim] = {"test_mae": ..., "test_accuracy": ...}`` as two panels."""
+    if not results:
+        raise ValueError("no sweep results to plot.")
+    figure = _new_figure(9.0, 3.6)
+    mae_ax, acc_ax = figure.subplots(1, 2)
+    for curve, by_dim in results.items():
+        dims = sorted(by_dim, key=float)
+        mae_ax.plot(dims, [by_dim[d]["test_mae"] for d in dims], "-o", label=curve)
+        acc_ax.plot(dims, [100 * by_dim[d]["test_accuracy"] for d in dims], "-o", label=curve)
+    for ax, label in ((mae_ax, "test MAE (lower is better)"),
+                      (acc_ax, "test probe accuracy (%)")):
+        ax.set_xscale("log", base=2)
+        ax.set_xlabel("latent dimension")
+        ax.set_ylabel(label)
+        ax.grid(True, alpha=0.3)
+        ax.legend()
+    figure.suptitle(TITLES["sweep"])
     return _finish(figure, path)
 
 

@@ -195,7 +195,7 @@ def _markdown(result):
 
 def evaluate_model(model, splits, output_dir, *, method=None, batch_size=256, tsne_sample=2000,
                    seed=0, probe_epochs=200, knn_k=20, history=None, num_images=8,
-                   verbose=True) -> dict:
+                   classifier=None, verbose=True) -> dict:
     """Score ``model`` on every split of ``splits`` and write the report into ``output_dir``.
 
     Args:
@@ -211,6 +211,9 @@ def evaluate_model(model, splits, output_dir, *, method=None, batch_size=256, ts
         knn_k: neighbours in the k-NN accuracy.
         history: a Keras History, its ``.history`` dict or a CSVLogger file -> training curves.
         num_images: images in the reconstruction plot.
+        classifier: a trained frozen-encoder probe (``Classifier``) of this model's encoder; its
+            head then gives the accuracies (the paradigm's probe, as the assignment reports)
+            instead of the built-in logistic-regression probe.
         verbose: print a line before each slow step.
 
     Returns:
@@ -256,11 +259,12 @@ def evaluate_model(model, splits, output_dir, *, method=None, batch_size=256, ts
     # -- accuracy: the model's own head, or a linear probe on frozen codes
     say(f"Fitting a linear probe on {len(train_y)} codes of dimension {train_z.shape[1]} ...")
     probe = metrics.fit_linear_probe(train_z, train_y, seed=seed, max_iter=probe_epochs)
-    if kind == "classifier":
-        accuracy_source = "classifier head"
+    head_model = classifier if classifier is not None else (model if kind == "classifier" else None)
+    if head_model is not None:
+        accuracy_source = "classifier head" if classifier is None else "frozen-encoder probe"
 
         def predict(name):
-            logits = metrics.predict_in_batches(model, arrays[name][0], batch_size=batch_size)
+            logits = metrics.predict_in_batches(head_model, arrays[name][0], batch_size=batch_size)
             if logits.ndim != 2 or logits.shape[1] != num_classes:
                 raise ValueError(
                     f"the classifier outputs shape {logits.shape[1:]} but {splits.name} has "

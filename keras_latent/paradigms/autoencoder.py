@@ -4,6 +4,7 @@ trained on a frozen encoder (to ask what another encoder's latent space keeps)."
 from __future__ import annotations
 
 import keras
+import numpy as np
 
 from keras_latent.data import build_augmentation, reconstruction_dataset
 from keras_latent.models import Autoencoder, build_decoder, build_encoder
@@ -25,6 +26,24 @@ def _reconstruction_loss(loss):
     if loss not in RECONSTRUCTION_LOSSES:
         raise ValueError(f"loss must be one of {sorted(RECONSTRUCTION_LOSSES)}, got {loss!r}.")
     return RECONSTRUCTION_LOSSES[loss]
+
+
+def start_at_mean_intensity(decoder, images):
+    """Set the output layer's bias so an untrained decoder emits the mean pixel intensity.
+
+    A sigmoid output starts at 0.5 everywhere; on mostly dark images (MNIST's mean is 0.13) the
+    first hundreds of steps only learn to darken the background, and under an L1 loss that phase
+    can end in the blank-image optimum. Starting at the data's mean skips it.
+    """
+    biased = [layer for layer in decoder.layers if getattr(layer, "bias", None) is not None]
+    if not biased:
+        return
+    bias = biased[-1].bias  # layers are in topological order: the last one feeds the output
+    mean = np.mean(images, axis=tuple(range(np.ndim(images) - 1)), dtype="float64") / 255.0
+    mean = np.clip(mean, 0.01, 0.99)
+    logit = np.log(mean / (1.0 - mean))
+    bias.assign(np.broadcast_to(logit if bias.shape[0] == mean.shape[0] else logit.mean(),
+                                bias.shape).astype(bias.dtype))
 
 
 def _fit_reconstruction(autoencoder, splits, config, loss, augment):
@@ -66,6 +85,7 @@ def train_autoencoder(splits, *, architecture="mnist_conv", latent_dim=128, loss
     with training_scope(config):
         encoder = build_encoder(splits.image_shape, latent_dim, **arch)
         decoder = build_decoder(splits.image_shape, latent_dim, **arch)
+        start_at_mean_intensity(decoder, splits.train.images)
         autoencoder = Autoencoder(encoder, decoder)
         history = _fit_reconstruction(autoencoder, splits, config, loss, augment)
     return TrainingRun(autoencoder, history)
@@ -84,6 +104,7 @@ def train_decoder(encoder, splits, *, architecture="mnist_conv", loss="mae",
     with training_scope(config):
         encoder.trainable = False  # Keras 3 also runs frozen BatchNorm in inference mode.
         decoder = build_decoder(splits.image_shape, latent_dim, **arch)
+        start_at_mean_intensity(decoder, splits.train.images)
         autoencoder = Autoencoder(encoder, decoder)
         history = _fit_reconstruction(autoencoder, splits, config, loss, augment=None)
     return TrainingRun(autoencoder, history)

@@ -1,0 +1,165 @@
+"""What every recipe shares: the common flags, loading the data they name, the run folder, and
+the closing summary, so a recipe file holds only its own hyperparameters and steps."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from keras_latent import paradigms
+from keras_latent.data import load_dataset
+from keras_latent.models import save_model_atomic
+from keras_latent.paradigms import TrainingConfig
+
+#: ``--quick``: a smoke run of a couple of minutes on a laptop CPU (a slice, one epoch).
+QUICK_LIMIT = 2000
+QUICK_EPOCHS = 1
+
+
+def recipe_parser(doc: str, *, name: str, epochs: int, batch_size: int,
+                  learning_rate: float) -> argparse.ArgumentParser:
+    """The flags every recipe takes; defaults come from the recipe's hyperparameter block."""
+    title = (doc or "").strip().splitlines()[0] if doc else name
+    parser = argparse.ArgumentParser(
+        prog=f"python recipes/{name}.py", description=title,
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    parser.add_argument("--data-dir", default=None,
+                        help="folder with mnist.npz / cifar10.npz (else KERAS_LATENT_DATA_DIR, "
+                             "Keras' cache, then TensorFlow Datasets)")
+    parser.add_argument("--output", default=f"runs/{name}", help="run folder")
+    parser.add_argument("--epochs", type=int, default=epochs)
+    parser.add_argument("--batch-size", type=int, default=batch_size)
+    parser.add_argument("--learning-rate", type=float, default=learning_rate)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--limit", type=int, default=None,
+                        help="cap every split at N examples, for a quick look")
+    parser.add_argument("--quick", action="store_true",
+                        help=f"smoke run: --limit {QUICK_LIMIT}, {QUICK_EPOCHS} epoch, small t-SNE")
+    parser.add_argument("--quiet", action="store_true", help="no Keras progress bars")
+    return parser
+
+
+def setup(args, dataset: str, **config_overrides):
+    """Load the data and build the run's ``TrainingConfig`` and output folder from the flags.
+
+    Returns ``(splits, config, output_dir)``. Problems with the data (missing folder, corrupt
+    file...) end the program with the library's one-line message instead of a traceback.
+    """
+    if args.quick:
+        args.limit = min(args.limit or QUICK_LIMIT, QUICK_LIMIT)
+        args.epochs = min(args.epochs, QUICK_EPOCHS)
+    try:
+        splits = load_dataset(dataset, data_dir=args.data_dir, seed=args.seed)
+    except ValueError as error:
+        sys.exit(f"error: {error}")
+    if args.limit:
+        splits = splits.limit(args.limit, seed=args.seed)
+    output_dir = Path(args.output)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    config = TrainingConfig(
+        epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.learning_rate,
+        seed=args.seed, verbose=0 if args.quiet else "auto", **config_overrides,
+    )
+    print(f"{dataset}: {len(splits.train)} train / {len(splits.val)} val / {len(splits.test)} "
+          f"test images of shape {splits.image_shape}; writing to {output_dir}/")
+    return splits, config, output_dir
+
+
+def tsne_sample(args) -> int:
+    return 300 if args.quick else 2000
+
+
+def finish(output_dir, metrics: dict) -> None:
+    """Print the headline numbers and where everything went."""
+    output_dir = Path(output_dir)
+    print("\nResults:")
+    print(json.dumps({k: v for k, v in metrics.items() if k in ("accuracy", "mae", "knn_accuracy")},
+                     indent=2))
+    print(f"\nEverything is in {output_dir}/:")
+    for path in sorted(output_dir.rglob("*")):
+        if path.is_file() and "backup" not in path.parts and not path.name.startswith("."):
+            print(f"  {path}")
+
+
+# --------------------------------------------------------------------------- the experiments
+# Each trains one paradigm, saves its `.keras` models atomically into `output_dir`, and writes
+# the evaluation report there (metrics.json, PNGs, report.md). Recipes and the comparison call
+# these, so a method is defined once whichever way it is run.
+
+
+def _report(model, splits, output_dir, method, history, args_tsne, classifier=None):
+    from keras_latent.evaluation import evaluate_model
+
+    return evaluate_model(model, splits, output_dir, method=method, history=history,
+                          tsne_sample=args_tsne, classifier=classifier)
+
+
+def autoencoder_experiment(splits, output_dir, *, architecture, latent_dim, config, loss="mae",
+                           augment=None, probe_config=None, tsne=2000,
+                           method="autoencoder + frozen probe") -> dict:
+    """Assignment 1.2.1: autoencoder, then a linear head on the frozen encoder."""
+    output_dir = Path(output_dir)
+    run = paradigms.train_autoencoder(
+        splits, architecture=architecture, latent_dim=latent_dim, loss=loss, augment=augment,
+        config=config.replace(output_dir=str(output_dir / "checkpoints")),
+    )
+    probe = paradigms.train_probe(run.model.encoder, splits, config=_probe_config(probe_config, config))
+    save_model_atomic(run.model, output_dir / "autoencoder.keras")
+    save_model_atomic(probe.model, output_dir / "probe.keras")
+    return _report(run.model, splits, output_dir, method, run.history, tsne, probe.model)
+
+
+def classifier_experiment(splits, output_dir, *, architecture, latent_dim, config, head="linear",
+                          augment="light", num_labels=None, tsne=2000,
+                          method="classification-guided") -> dict:
+    """Assignment 1.2.2: encoder and head trained together on the labels."""
+    output_dir = Path(output_dir)
+    run = paradigms.train_classifier(
+        splits, architecture=architecture, latent_dim=latent_dim, head=head, augment=augment,
+        num_labels=num_labels, config=config.replace(output_dir=str(output_dir / "checkpoints")),
+    )
+    save_model_atomic(run.model, output_dir / "classifier.keras")
+    return _report(run.model, splits, output_dir, method, run.history, tsne)
+
+
+def simclr_experiment(splits, output_dir, *, architecture, latent_dim, config, temperature=0.5,
+                      reconstruction_weight=0.0, probe_config=None, num_labels=None, tsne=2000,
+                      method=None, **simclr_kwargs) -> dict:
+    """Assignment 1.2.3: SimCLR (or the contrastive + denoising hybrid), then a frozen probe."""
+    output_dir = Path(output_dir)
+    method = method or ("SimCLR + denoising, frozen probe" if reconstruction_weight
+                        else "SimCLR + frozen probe")
+    run = paradigms.train_simclr(
+        splits, architecture=architecture, latent_dim=latent_dim, temperature=temperature,
+        reconstruction_weight=reconstruction_weight,
+        config=config.replace(output_dir=str(output_dir / "checkpoints")), **simclr_kwargs,
+    )
+    probe = paradigms.train_probe(run.model.encoder, splits, num_labels=num_labels,
+                                  config=_probe_config(probe_config, config))
+    save_model_atomic(run.model, output_dir / "simclr.keras")
+    save_model_atomic(probe.model, output_dir / "probe.keras")
+    return _report(run.model, splits, output_dir, method, run.history, tsne, probe.model)
+
+
+def random_baseline_experiment(splits, output_dir, *, architecture, latent_dim, config,
+                               probe_config=None, num_labels=None, tsne=2000,
+                               method="random encoder + frozen probe") -> dict:
+    """The probe on an untrained encoder: what the architecture alone gives."""
+    output_dir = Path(output_dir)
+    probe_config = _probe_config(probe_config, config)
+    run = paradigms.train_random_baseline(splits, architecture=architecture,
+                                          latent_dim=latent_dim, config=probe_config)
+    if num_labels is not None:
+        run = paradigms.train_probe(run.model.encoder, splits, num_labels=num_labels,
+                                    config=probe_config)
+    save_model_atomic(run.model, output_dir / "probe.keras")
+    return _report(run.model, splits, output_dir, method, run.history, tsne)
+
+
+def _probe_config(probe_config, config):
+    """The probe's own schedule, with the run's seed and verbosity."""
+    base = probe_config or paradigms.PROBE_CONFIG
+    return base.replace(seed=config.seed, verbose=config.verbose)
