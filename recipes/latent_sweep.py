@@ -25,15 +25,17 @@ LEARNING_RATE = 2e-3
 
 
 def main(argv=None):
-    args = experiment.recipe_parser(__doc__, name="latent_sweep", epochs=EPOCHS,
-                                    batch_size=BATCH_SIZE, learning_rate=LEARNING_RATE
-                                    ).parse_args(argv)
+    parser = experiment.recipe_parser(__doc__, name="latent_sweep", epochs=EPOCHS,
+                                      batch_size=BATCH_SIZE, learning_rate=LEARNING_RATE)
+    parser.add_argument("--latent-dims", type=int, nargs="+", default=LATENT_DIMS)
+    parser.add_argument("--base-channels", type=int, nargs="+", default=BASE_CHANNELS)
+    args = parser.parse_args(argv)
     splits, config, output_dir = experiment.setup(args, DATASET)
     test_images = M.to_unit_float(splits.test.images)
     results = {}
-    for channels in BASE_CHANNELS:
+    for channels in args.base_channels:
         architecture = get_preset(ARCHITECTURE, base_channels=channels)
-        for latent_dim in LATENT_DIMS:
+        for latent_dim in args.latent_dims:
             print(f"\n--- base channels {channels}, latent dim {latent_dim} ---")
             run = paradigms.train_autoencoder(splits, architecture=architecture,
                                               latent_dim=latent_dim, config=config)

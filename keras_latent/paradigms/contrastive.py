@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 from keras_latent.data import build_augmentation, contrastive_dataset
 from keras_latent.models import SimCLR, build_decoder, build_encoder, projection_head
 from keras_latent.paradigms.callbacks import KNNMonitor
@@ -44,6 +46,10 @@ def train_simclr(splits, *, architecture="mnist_conv", latent_dim=128, temperatu
         config: defaults to ``SIMCLR_CONFIG``.
     """
     config = config or SIMCLR_CONFIG
+    if 2 <= len(splits.train) < config.batch_size:
+        warnings.warn(f"batch_size {config.batch_size} is larger than the {len(splits.train)} "
+                      "training images; using one batch of all of them.", stacklevel=2)
+        config = config.replace(batch_size=len(splits.train))
     arch = architecture_config(architecture)
     hybrid = reconstruction_weight > 0
     augmenter = (

@@ -109,6 +109,7 @@ def fit(model, train_data, val_data, config: TrainingConfig, *, monitor: str, mo
         epochs=config.epochs,
         callbacks=callbacks,
         verbose=config.verbose,
+        shuffle=False,  # the tf.data pipelines shuffle (seeded, every epoch)
         **fit_kwargs,
     )
     return history.history
