@@ -16,6 +16,7 @@ import gzip
 import hashlib
 import os
 import pickle
+import socket
 import tempfile
 import zipfile
 import zlib
@@ -391,12 +392,27 @@ def _read_idx_folder(folder):
     return tuple(arrays)
 
 
+#: Where TensorFlow Datasets downloads these datasets from; probed before a download because
+#: an offline download retries for minutes instead of failing.
+TFDS_DOWNLOAD_HOST = ("storage.googleapis.com", 443)
+
+
+def _online(address=TFDS_DOWNLOAD_HOST, timeout=5.0) -> bool:
+    try:
+        socket.create_connection(address, timeout=timeout).close()
+        return True
+    except OSError:
+        return False
+
+
 @functools.lru_cache(maxsize=4)
 def _load_tfds(spec):
     """The whole dataset through TensorFlow Datasets (downloads when online)."""
     try:
         import tensorflow_datasets as tfds
 
+        if not tfds.builder(spec.tfds_name).is_prepared() and not _online():
+            raise ConnectionError("offline: the download host cannot be reached")
         train, test = tfds.as_numpy(
             tfds.load(spec.tfds_name, split=["train", "test"], batch_size=-1, as_supervised=True)
         )

@@ -214,9 +214,17 @@ def test_offline_without_local_copy_says_how_to_provide_one(tmp_path, monkeypatc
 
     offline.load = load
     offline.as_numpy = lambda data: data
+    offline.builder = lambda name: types.SimpleNamespace(is_prepared=lambda: False)
     monkeypatch.setitem(sys.modules, "tensorflow_datasets", offline)
     datasets._load_tfds.cache_clear()
+    # The host answers but the download fails ...
+    monkeypatch.setattr(datasets, "_online", lambda: True)
     with pytest.raises(DatasetError, match=r"No local copy of mnist.*no network.*Put mnist.npz.*KERAS_LATENT_DATA_DIR="):
+        load_dataset("mnist")
+    datasets._load_tfds.cache_clear()
+    # ... or the machine is offline: fail at once instead of letting TFDS retry for minutes.
+    monkeypatch.setattr(datasets, "_online", lambda: False)
+    with pytest.raises(DatasetError, match=r"No local copy of mnist.*offline.*KERAS_LATENT_DATA_DIR="):
         load_dataset("mnist")
     datasets._load_tfds.cache_clear()
 

@@ -134,5 +134,21 @@ def test_confusion_matrix_normalised_rows(tmp_path):
 
 def test_every_plot_has_a_caption():
     assert set(plots.CAPTIONS) == {"reconstructions", "interpolation", "tsne", "history",
-                                   "confusion_matrix", "tsne_grid"}
+                                   "confusion_matrix", "tsne_grid", "sweep"}
     assert all(text.endswith(".") for text in plots.CAPTIONS.values())
+
+
+def test_sweep_plots_mae_and_accuracy_against_latent_size(tmp_path):
+    results = {"c=4": {2: {"test_mae": 0.2, "test_accuracy": 0.5},
+                       16: {"test_mae": 0.1, "test_accuracy": 0.9}},
+               "c=16": {2: {"test_mae": 0.15, "test_accuracy": 0.6},
+                        16: {"test_mae": 0.05, "test_accuracy": 0.95}}}
+    path = tmp_path / "sweep.png"
+    figure = plots.plot_sweep(results, path=path)
+    _assert_png(path)
+    assert _titles(figure)
+    assert [ax.get_xlabel() for ax in figure.axes] == ["latent dimension"] * 2
+    assert all(ax.get_ylabel() for ax in figure.axes)
+    assert len(figure.axes[0].get_lines()) == 2  # one curve per width
+    with pytest.raises(ValueError):
+        plots.plot_sweep({})
