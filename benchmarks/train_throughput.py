@@ -268,29 +268,17 @@ def tape_step(paradigm, model, jit_compile, augment=None):
 def library_model(paradigm, jit_compile, steps_per_execution):
     from keras_latent.models import (Autoencoder, SimCLR, build_classifier, build_decoder,
                                      build_encoder, get_preset, projection_head)
+    from keras_latent.paradigms.autoencoder import compile_autoencoder
+    from keras_latent.paradigms.probe import compile_classifier
 
     arch = get_preset("benchmark")
     optimizer = keras.optimizers.Adam(LEARNING_RATE)
     jit = {"on": True, "off": False, "auto": "auto"}[jit_compile]
     if paradigm == "autoencoder":
-        try:
-            from keras_latent.paradigms.autoencoder import RECONSTRUCTION_LOSSES
-        except ImportError:  # the paradigms need the data layer; same value, written out
-            RECONSTRUCTION_LOSSES = {"mae": "mean_absolute_error"}
         model = Autoencoder(build_encoder(IMAGE_SHAPE, LATENT_DIM, **arch),
                             build_decoder(IMAGE_SHAPE, LATENT_DIM, **arch))
-        # Same arguments as paradigms/autoencoder.py::_fit_reconstruction (not importable alone).
-        model.compile(optimizer=optimizer, loss=RECONSTRUCTION_LOSSES["mae"],
-                      metrics=[keras.metrics.MeanAbsoluteError(name="mae")], jit_compile=jit)
+        compile_autoencoder(model, optimizer, "mae", jit)
     elif paradigm == "classifier":
-        try:
-            from keras_latent.paradigms.probe import compile_classifier
-        except ImportError:  # the paradigms need the data layer; same arguments, written out
-            def compile_classifier(model, optimizer, jit_compile):
-                model.compile(optimizer=optimizer,
-                              loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-                              metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
-                              jit_compile=jit_compile)
         model = build_classifier(IMAGE_SHAPE, NUM_CLASSES, latent_dim=LATENT_DIM, head="linear",
                                  freeze_encoder=False, **arch)
         compile_classifier(model, optimizer, jit)

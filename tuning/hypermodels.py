@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import dataclasses
 
-import keras
 import keras_tuner
 
 from keras_latent.data import (
@@ -36,6 +35,7 @@ from keras_latent.paradigms.fitting import (
     steps_per_epoch,
     training_scope,
 )
+from keras_latent.paradigms.autoencoder import compile_autoencoder, start_at_mean_intensity
 from keras_latent.paradigms.probe import compile_classifier
 
 
@@ -197,13 +197,10 @@ class AutoencoderHyperModel(_ParadigmHyperModel):
         with training_scope(self.config):
             encoder = build_encoder(self.splits.image_shape, latent_dim, **architecture)
             decoder = build_decoder(self.splits.image_shape, latent_dim, **architecture)
-            model = Autoencoder(encoder, decoder)
-            model.compile(
-                optimizer=self._optimizer(hp, len(self.splits.train)),
-                loss="mean_absolute_error",
-                metrics=[keras.metrics.MeanAbsoluteError(name="mae")],
-                jit_compile=self.config.jit_compile,
-            )
+            start_at_mean_intensity(decoder, self.splits.train.images)
+            model = compile_autoencoder(Autoencoder(encoder, decoder),
+                                        self._optimizer(hp, len(self.splits.train)), "mae",
+                                        self.config.jit_compile)
         return model
 
     def datasets(self, hp):

@@ -9,7 +9,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from keras_latent.evaluation.metrics import knn_accuracy
+from keras_latent.evaluation.metrics import encode, knn_accuracy
 
 
 class AtomicModelCheckpoint(keras.callbacks.ModelCheckpoint):
@@ -56,10 +56,9 @@ class KNNMonitor(keras.callbacks.Callback):
         self.encode = encode
 
     def _codes(self, images):
-        encoder = getattr(self.model, "encoder", self.model)
         if self.encode is not None:
             return self.encode(images)
-        return encoder.predict(_as_float(images), batch_size=self.batch_size, verbose=0)
+        return encode(self.model, images, batch_size=self.batch_size)
 
     def on_epoch_end(self, epoch, logs=None):
         if logs is None or (epoch + 1) % self.every:
@@ -68,11 +67,6 @@ class KNNMonitor(keras.callbacks.Callback):
             self._codes(self.train_images), self.train_labels,
             self._codes(self.val_images), self.val_labels, k=self.k,
         )
-
-
-def _as_float(images):
-    images = np.asarray(images)
-    return images.astype("float32") / 255.0 if images.dtype == np.uint8 else images
 
 
 def default_callbacks(output_dir, *, monitor="val_loss", mode="min", monitors=(), extra=()):

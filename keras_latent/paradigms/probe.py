@@ -6,6 +6,7 @@ from __future__ import annotations
 import keras
 import numpy as np
 
+from keras_latent.evaluation.metrics import encode
 from keras_latent.models import Classifier, build_encoder, linear_head, mlp_head
 from keras_latent.paradigms.config import TrainingConfig
 from keras_latent.paradigms.fitting import (
@@ -38,13 +39,6 @@ def labelled_subset(labels, num_labels: int, *, seed: int = 0) -> np.ndarray:
     order = [idx for rank in range(max(map(len, per_class)))
              for pool in per_class if rank < len(pool) for idx in [pool[rank]]]
     return np.sort(np.asarray(order[:num_labels]))
-
-
-def encode(encoder, images, batch_size=256) -> np.ndarray:
-    """Latent codes of uint8 images, with the encoder in inference mode."""
-    x = np.asarray(images)
-    x = x.astype("float32") / 255.0 if x.dtype == np.uint8 else x
-    return encoder.predict(x, batch_size=batch_size, verbose=0)
 
 
 def _head(kind, latent_dim, num_classes, head_kwargs):
