@@ -10,6 +10,7 @@ from pathlib import Path
 
 from keras_latent import paradigms
 from keras_latent.data import load_dataset
+from keras_latent.evaluation import evaluate_model
 from keras_latent.models import save_model_atomic
 from keras_latent.paradigms import TrainingConfig
 
@@ -90,11 +91,9 @@ def finish(output_dir, metrics: dict) -> None:
 # these, so a method is defined once whichever way it is run.
 
 
-def _report(model, splits, output_dir, method, history, args_tsne, classifier=None):
-    from keras_latent.evaluation import evaluate_model
-
+def _report(model, splits, output_dir, method, history, tsne, classifier=None):
     return evaluate_model(model, splits, output_dir, method=method, history=history,
-                          tsne_sample=args_tsne, classifier=classifier)
+                          tsne_sample=tsne, classifier=classifier)
 
 
 def autoencoder_experiment(splits, output_dir, *, architecture, latent_dim, config, loss="mae",
