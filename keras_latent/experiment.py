@@ -97,18 +97,23 @@ def _report(model, splits, output_dir, method, history, tsne, classifier=None):
 
 
 def autoencoder_experiment(splits, output_dir, *, architecture, latent_dim, config, loss="mae",
-                           augment=None, probe_config=None, tsne=2000,
+                           augment=None, probe=None, probe_config=None, tsne=2000,
                            method="autoencoder + frozen probe") -> dict:
-    """Assignment 1.2.1: autoencoder, then a linear head on the frozen encoder."""
+    """Assignment 1.2.1: autoencoder, then a classifier head on the frozen encoder.
+
+    ``probe`` is ``train_probe``'s head choice, e.g. ``{"head": "mlp", "head_kwargs": {...}}``
+    (default: linear)."""
     output_dir = Path(output_dir)
     run = paradigms.train_autoencoder(
         splits, architecture=architecture, latent_dim=latent_dim, loss=loss, augment=augment,
         config=config.replace(output_dir=str(output_dir / "checkpoints")),
     )
-    probe = paradigms.train_probe(run.model.encoder, splits, config=_probe_config(probe_config, config))
+    # Saved before the probe freezes the (shared) encoder, so the file resumes training whole.
     save_model_atomic(run.model, output_dir / "autoencoder.keras")
-    save_model_atomic(probe.model, output_dir / "probe.keras")
-    return _report(run.model, splits, output_dir, method, run.history, tsne, probe.model)
+    probe_run = paradigms.train_probe(run.model.encoder, splits, **(probe or {}),
+                                      config=_probe_config(probe_config, config))
+    save_model_atomic(probe_run.model, output_dir / "probe.keras")
+    return _report(run.model, splits, output_dir, method, run.history, tsne, probe_run.model)
 
 
 def classifier_experiment(splits, output_dir, *, architecture, latent_dim, config, head="linear",
@@ -125,9 +130,10 @@ def classifier_experiment(splits, output_dir, *, architecture, latent_dim, confi
 
 
 def simclr_experiment(splits, output_dir, *, architecture, latent_dim, config, temperature=0.5,
-                      reconstruction_weight=0.0, probe_config=None, num_labels=None, tsne=2000,
-                      method=None, **simclr_kwargs) -> dict:
-    """Assignment 1.2.3: SimCLR (or the contrastive + denoising hybrid), then a frozen probe."""
+                      reconstruction_weight=0.0, probe=None, probe_config=None, num_labels=None,
+                      tsne=2000, method=None, **simclr_kwargs) -> dict:
+    """Assignment 1.2.3: SimCLR (or the contrastive + denoising hybrid), then a frozen probe
+    (``probe`` as in ``autoencoder_experiment``)."""
     output_dir = Path(output_dir)
     method = method or ("SimCLR + denoising, frozen probe" if reconstruction_weight
                         else "SimCLR + frozen probe")
@@ -136,24 +142,22 @@ def simclr_experiment(splits, output_dir, *, architecture, latent_dim, config, t
         reconstruction_weight=reconstruction_weight,
         config=config.replace(output_dir=str(output_dir / "checkpoints")), **simclr_kwargs,
     )
-    probe = paradigms.train_probe(run.model.encoder, splits, num_labels=num_labels,
-                                  config=_probe_config(probe_config, config))
-    save_model_atomic(run.model, output_dir / "simclr.keras")
-    save_model_atomic(probe.model, output_dir / "probe.keras")
-    return _report(run.model, splits, output_dir, method, run.history, tsne, probe.model)
+    save_model_atomic(run.model, output_dir / "simclr.keras")  # before the probe freezes it
+    probe_run = paradigms.train_probe(run.model.encoder, splits, num_labels=num_labels,
+                                      **(probe or {}), config=_probe_config(probe_config, config))
+    save_model_atomic(probe_run.model, output_dir / "probe.keras")
+    return _report(run.model, splits, output_dir, method, run.history, tsne, probe_run.model)
 
 
 def random_baseline_experiment(splits, output_dir, *, architecture, latent_dim, config,
-                               probe_config=None, num_labels=None, tsne=2000,
+                               probe=None, probe_config=None, num_labels=None, tsne=2000,
                                method="random encoder + frozen probe") -> dict:
     """The probe on an untrained encoder: what the architecture alone gives."""
     output_dir = Path(output_dir)
-    probe_config = _probe_config(probe_config, config)
-    run = paradigms.train_random_baseline(splits, architecture=architecture,
-                                          latent_dim=latent_dim, config=probe_config)
-    if num_labels is not None:
-        run = paradigms.train_probe(run.model.encoder, splits, num_labels=num_labels,
-                                    config=probe_config)
+    run = paradigms.train_random_baseline(
+        splits, architecture=architecture, latent_dim=latent_dim, num_labels=num_labels,
+        **(probe or {}), config=_probe_config(probe_config, config),
+    )
     save_model_atomic(run.model, output_dir / "probe.keras")
     return _report(run.model, splits, output_dir, method, run.history, tsne)
 

@@ -1,15 +1,16 @@
 """CIFAR-10 autoencoder with a frozen-encoder probe (assignment 1.2.1).
 
 Trains a convolutional autoencoder with a 128-d latent code on reconstruction (mean absolute
-error), freezes its encoder, fits a linear classifier on the latent code, and writes both
+error), freezes its encoder, fits a small classifier on the latent code, and writes both
 `.keras` models, `metrics.json`, the plots and `report.md` into the output folder.
 
     python recipes/cifar_autoencoder.py [--data-dir DIR] [--epochs N] [--quick]
 """
 
-from keras_latent import experiment
+from keras_latent import experiment, paradigms
 
-# Hyperparameters (chosen on the validation split; edit freely).
+# Hyperparameters (edit freely). Common CIFAR-10 settings for this kind of model, not yet
+# tuned here: full-length CIFAR-10 runs need a GPU (docs/RESULTS.md says what was measured).
 DATASET = "cifar10"
 ARCHITECTURE = "cifar_conv"  # conv-conv-pool stages 32-64-128 with batch norm
 LATENT_DIM = 128
@@ -17,6 +18,12 @@ EPOCHS = 30
 BATCH_SIZE = 128
 LEARNING_RATE = 2e-3
 LOSS = "mae"
+
+# The classifier fitted on the frozen encoder: one hidden layer of 512. On MNIST it beat a
+# linear head on validation (autoencoder codes 98.6 % vs 92.9 %, SimCLR codes 99.1 % vs 98.4 %);
+# metrics.json still reports a linear probe and k-NN on the same codes.
+PROBE = {"head": "mlp", "head_kwargs": {"widths": [512], "dropout": 0.3}}
+PROBE_LEARNING_RATE = 3e-3
 
 
 def main(argv=None):
@@ -26,7 +33,9 @@ def main(argv=None):
     splits, config, output_dir = experiment.setup(args, DATASET)
     metrics = experiment.autoencoder_experiment(
         splits, output_dir, architecture=ARCHITECTURE, latent_dim=LATENT_DIM, config=config,
-        loss=LOSS, tsne=experiment.tsne_sample(args),
+        loss=LOSS, probe=PROBE,
+        probe_config=paradigms.PROBE_CONFIG.replace(learning_rate=PROBE_LEARNING_RATE),
+        tsne=experiment.tsne_sample(args),
     )
     experiment.finish(output_dir, metrics)
     return metrics

@@ -9,7 +9,8 @@ decoder), keeps the best epoch on the validation split, and writes the `.keras` 
 
 from keras_latent import experiment
 
-# Hyperparameters (chosen on the validation split; edit freely).
+# Hyperparameters (edit freely). Common CIFAR-10 settings for this kind of model, not yet
+# tuned here: full-length CIFAR-10 runs need a GPU (docs/RESULTS.md says what was measured).
 DATASET = "cifar10"
 ARCHITECTURE = "cifar_strong"  # VGG-style 64-128-256-512, global average pool
 LATENT_DIM = 128

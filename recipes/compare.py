@@ -19,7 +19,7 @@ import mnist_autoencoder
 import mnist_classifier
 import mnist_simclr
 
-from keras_latent import experiment
+from keras_latent import experiment, paradigms
 from keras_latent.evaluation import compare_runs
 
 RECIPES = {
@@ -55,7 +55,8 @@ def main(argv=None):
         splits, config, output_dir = experiment.setup(recipe_args, dataset)
         experiment.random_baseline_experiment(
             splits, output_dir, architecture=baseline.ARCHITECTURE,
-            latent_dim=baseline.LATENT_DIM, config=config,
+            latent_dim=baseline.LATENT_DIM, config=config, probe=baseline.PROBE,
+            probe_config=paradigms.PROBE_CONFIG.replace(learning_rate=baseline.PROBE_LEARNING_RATE),
             tsne=experiment.tsne_sample(recipe_args),
         )
         run_dirs.append(output_dir)

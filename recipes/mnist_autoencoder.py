@@ -1,22 +1,31 @@
 """MNIST autoencoder with a frozen-encoder probe (assignment 1.2.1).
 
 Trains a convolutional autoencoder with a 128-d latent code on reconstruction (mean absolute
-error), freezes its encoder, fits a linear classifier on the latent code, and writes both
+error), freezes its encoder, fits a small classifier on the latent code, and writes both
 `.keras` models, `metrics.json`, the plots and `report.md` into the output folder.
 
     python recipes/mnist_autoencoder.py [--data-dir DIR] [--epochs N] [--quick]
 """
 
-from keras_latent import experiment
+from keras_latent import experiment, paradigms
+from keras_latent.models import get_preset
 
-# Hyperparameters (chosen on the validation split; edit freely).
+# Hyperparameters (edit freely); validation-split results in docs/RESULTS.md.
 DATASET = "mnist"
-ARCHITECTURE = "mnist_conv"  # three stride-2 conv stages 16-32-64 with batch norm
+# Three stride-2 conv stages 32-64-128 with batch norm: validation MAE 0.0093 after 30 epochs,
+# where the 16-32-64 default of mnist_conv reached 0.0106.
+ARCHITECTURE = get_preset("mnist_conv", base_channels=32)
 LATENT_DIM = 128
 EPOCHS = 30
 BATCH_SIZE = 128
 LEARNING_RATE = 2e-3
 LOSS = "mae"
+
+# The classifier fitted on the frozen encoder: one hidden layer of 512. On MNIST it beat a
+# linear head on validation (autoencoder codes 98.6 % vs 92.9 %, SimCLR codes 99.1 % vs 98.4 %);
+# metrics.json still reports a linear probe and k-NN on the same codes.
+PROBE = {"head": "mlp", "head_kwargs": {"widths": [512], "dropout": 0.3}}
+PROBE_LEARNING_RATE = 3e-3
 
 
 def main(argv=None):
@@ -26,7 +35,9 @@ def main(argv=None):
     splits, config, output_dir = experiment.setup(args, DATASET)
     metrics = experiment.autoencoder_experiment(
         splits, output_dir, architecture=ARCHITECTURE, latent_dim=LATENT_DIM, config=config,
-        loss=LOSS, tsne=experiment.tsne_sample(args),
+        loss=LOSS, probe=PROBE,
+        probe_config=paradigms.PROBE_CONFIG.replace(learning_rate=PROBE_LEARNING_RATE),
+        tsne=experiment.tsne_sample(args),
     )
     experiment.finish(output_dir, metrics)
     return metrics

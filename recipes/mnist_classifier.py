@@ -8,15 +8,18 @@ decoder), keeps the best epoch on the validation split, and writes the `.keras` 
 """
 
 from keras_latent import experiment
+from keras_latent.models import get_preset
 
-# Hyperparameters (chosen on the validation split; edit freely).
+# Hyperparameters (edit freely); validation-split results in docs/RESULTS.md.
 DATASET = "mnist"
-ARCHITECTURE = "mnist_conv"
+# Two convs per stage, channels 32-64-128, dropout before the code: 99.4 % validation accuracy
+# where the plain mnist_conv (one conv per stage, 16-32-64, no dropout) reached 98.6 %.
+ARCHITECTURE = get_preset("mnist_conv", base_channels=32, convs_per_stage=2, dropout=0.3)
 LATENT_DIM = 128
 EPOCHS = 15
 BATCH_SIZE = 128
 LEARNING_RATE = 2e-3
-AUGMENT = "light"  # no augmentation for digits; random crop + flip for CIFAR-10
+AUGMENT = {"crop_scale": (0.8, 1.0), "crop_ratio": (0.9, 1.1)}  # small zooms and shifts, no flips
 
 
 def main(argv=None):

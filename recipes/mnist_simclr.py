@@ -1,16 +1,16 @@
 """MNIST SimCLR with a frozen-encoder probe (assignment 1.2.3).
 
 Trains the encoder with NT-Xent on two augmented views of each image (random resized crop and
-blur for digits), watching a k-NN validation accuracy each epoch, then fits a linear classifier
+blur for digits), watching a k-NN validation accuracy each epoch, then fits a small classifier
 on the frozen 128-d latent code. `--denoise W` adds a decoder that reconstructs the clean image
 from an augmented view with weight W (the contrastive + denoising hybrid).
 
     python recipes/mnist_simclr.py [--data-dir DIR] [--epochs N] [--denoise 1.0] [--quick]
 """
 
-from keras_latent import experiment
+from keras_latent import experiment, paradigms
 
-# Hyperparameters (chosen on the validation split; edit freely).
+# Hyperparameters (edit freely); validation-split results in docs/RESULTS.md.
 DATASET = "mnist"
 ARCHITECTURE = "mnist_conv"
 LATENT_DIM = 128
@@ -21,6 +21,12 @@ TEMPERATURE = 0.2
 PROJECTION_HIDDEN = 512
 PROJECTION_DIM = 128
 WARMUP_EPOCHS = 2
+
+# The classifier fitted on the frozen encoder: one hidden layer of 512. On MNIST it beat a
+# linear head on validation (autoencoder codes 98.6 % vs 92.9 %, SimCLR codes 99.1 % vs 98.4 %);
+# metrics.json still reports a linear probe and k-NN on the same codes.
+PROBE = {"head": "mlp", "head_kwargs": {"widths": [512], "dropout": 0.3}}
+PROBE_LEARNING_RATE = 3e-3
 
 
 def main(argv=None):
@@ -35,6 +41,8 @@ def main(argv=None):
         splits, output_dir, architecture=ARCHITECTURE, latent_dim=LATENT_DIM, config=config,
         temperature=args.temperature, reconstruction_weight=args.denoise,
         projection_hidden=PROJECTION_HIDDEN, projection_dim=PROJECTION_DIM,
+        probe=PROBE,
+        probe_config=paradigms.PROBE_CONFIG.replace(learning_rate=PROBE_LEARNING_RATE),
         tsne=experiment.tsne_sample(args),
     )
     experiment.finish(output_dir, metrics)

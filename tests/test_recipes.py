@@ -36,7 +36,9 @@ def _check_run(folder: Path, models):
     import keras_latent  # noqa: F401  (registers the custom objects)
 
     for name in models:
-        assert keras.saving.load_model(folder / name) is not None
+        model = keras.saving.load_model(folder / name)
+        if name != "probe.keras":  # a pretrained model is saved whole, not with the probe's frozen encoder
+            assert model.encoder.trainable and model.encoder.trainable_weights, name
     metrics = json.loads((folder / "metrics.json").read_text())
     assert _finite_numbers(metrics) and metrics["accuracy"]["test"] is not None
     _check_report(folder)

@@ -5,7 +5,7 @@ See docs/ARCHITECTURE.md for the contracts the other layers rely on.
 
 from keras_latent.data.augment import AUGMENTATION_PRESETS
 from keras_latent.data.augment import Augmenter
-from keras_latent.data.augment import build_augmentation
+from keras_latent.data.augment import build_augmentation, resolve_augmentation
 from keras_latent.data.datasets import DATASETS
 from keras_latent.data.datasets import DatasetError
 from keras_latent.data.datasets import DatasetSplits
@@ -24,6 +24,7 @@ __all__ = [
     "DatasetSplits",
     "Split",
     "build_augmentation",
+    "resolve_augmentation",
     "contrastive_dataset",
     "encoding_dataset",
     "load_dataset",

@@ -92,6 +92,20 @@ def build_augmentation(dataset, preset, *, strength=1.0, seed=None, **overrides)
     return Augmenter(**settings, seed=seed, name=f"{family}_{preset}_augmentation")
 
 
+def resolve_augmentation(dataset, augment, *, strength=1.0, seed=None):
+    """What the paradigms accept as ``augment``: ``None``, a preset name, a dict of settings
+    (on top of no augmentation, e.g. ``{"crop_scale": (0.8, 1.0)}`` for small shifts and zooms
+    of digits), or a ready augmentation callable (returned as is)."""
+    if augment is None or callable(augment):
+        return augment
+    if isinstance(augment, str):
+        return build_augmentation(dataset, augment, strength=strength, seed=seed)
+    if isinstance(augment, dict):
+        return build_augmentation(dataset, "none", seed=seed, **augment)
+    raise TypeError(f"augment must be None, a preset name, a dict of settings or a callable, "
+                    f"got {type(augment).__name__}.")
+
+
 @keras.saving.register_keras_serializable(package="keras_latent")
 class Augmenter(keras.layers.Layer):
     """SimCLR-style augmentation of a float32 batch in [0, 1], independently per image.

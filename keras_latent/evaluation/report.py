@@ -15,6 +15,7 @@ import math
 import time
 from pathlib import Path
 
+import keras
 import numpy as np
 
 from keras_latent.evaluation import metrics, plots
@@ -142,6 +143,16 @@ def _interpolation_pair(labels, rng):
     return first, second
 
 
+def _head_kind(head) -> str:
+    """"linear" for one Dense layer, else "MLP": tables must say which probe gave the accuracy,
+    since an MLP probe on the same codes scores higher than a linear one."""
+    def dense_count(model):
+        return sum(dense_count(layer) if isinstance(layer, keras.Model)
+                   else isinstance(layer, keras.layers.Dense) for layer in model.layers)
+
+    return "linear" if dense_count(head) <= 1 else "MLP"
+
+
 def _format(value):
     return "—" if value is None else f"{value:.4f}"
 
@@ -261,7 +272,8 @@ def evaluate_model(model, splits, output_dir, *, method=None, batch_size=256, ts
     probe = metrics.fit_linear_probe(train_z, train_y, seed=seed, max_iter=probe_epochs)
     head_model = classifier if classifier is not None else (model if kind == "classifier" else None)
     if head_model is not None:
-        accuracy_source = "classifier head" if classifier is None else "frozen-encoder probe"
+        accuracy_source = ("classifier head" if classifier is None
+                           else f"frozen-encoder {_head_kind(classifier.head)} probe")
 
         def predict(name):
             logits = metrics.predict_in_batches(head_model, arrays[name][0], batch_size=batch_size)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import keras
 import numpy as np
 
-from keras_latent.data import build_augmentation, reconstruction_dataset
+from keras_latent.data import reconstruction_dataset, resolve_augmentation
 from keras_latent.models import Autoencoder, build_decoder, build_encoder
 from keras_latent.paradigms.config import TrainingConfig
 from keras_latent.paradigms.fitting import (
@@ -60,10 +60,7 @@ def start_at_mean_intensity(decoder, images):
 def _fit_reconstruction(autoencoder, splits, config, loss, augment):
     """Compile with the chosen loss and fit on the reconstruction pipeline."""
     check_images(autoencoder.encoder.input_shape, splits)
-    augmenter = (
-        build_augmentation(splits.name, augment, seed=config.seed) if isinstance(augment, str)
-        else augment
-    )
+    augmenter = resolve_augmentation(splits.name, augment, seed=config.seed)
     train = reconstruction_dataset(
         splits.train.images, config.batch_size, augment=augmenter, seed=config.seed
     )
@@ -83,7 +80,8 @@ def train_autoencoder(splits, *, architecture="mnist_conv", latent_dim=128, loss
         architecture: a preset name (see ``keras_latent.models.PRESETS``) or a config dict.
         latent_dim: size of the code between encoder and decoder.
         loss: ``"mae"`` (default, what the assignment reports) or ``"mse"``.
-        augment: ``None``, a preset name (``"light"``) or an augmentation callable.
+        augment: ``None``, a preset name (``"light"``), a dict of settings or a callable
+            (see ``data.resolve_augmentation``).
         config: optimisation and bookkeeping settings.
     """
     config = config or TrainingConfig()

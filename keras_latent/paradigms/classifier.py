@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from keras_latent.data import build_augmentation, supervised_dataset
+from keras_latent.data import resolve_augmentation, supervised_dataset
 from keras_latent.models import build_classifier
 from keras_latent.paradigms.config import TrainingConfig
 from keras_latent.paradigms.fitting import (
@@ -27,7 +27,8 @@ def train_classifier(splits, *, architecture="mnist_conv", latent_dim=128, head=
         architecture: a preset name or config dict for the encoder.
         latent_dim: size of the code the head reads (the representation that is compared).
         head: ``"linear"`` or ``"mlp"``; ``head_kwargs`` go to ``mlp_head``.
-        augment: ``None``, a preset name (default ``"light"``) or an augmentation callable.
+        augment: ``None``, a preset name (default ``"light"``), a dict of settings or a
+            callable (see ``data.resolve_augmentation``).
         num_labels: train on only this many labelled examples (few-shot), drawn with the seed.
         config: optimisation and bookkeeping settings.
     """
@@ -38,10 +39,7 @@ def train_classifier(splits, *, architecture="mnist_conv", latent_dim=128, head=
     if num_labels is not None:
         chosen = labelled_subset(labels, num_labels, seed=config.seed)
         images, labels = images[chosen], labels[chosen]
-    augmenter = (
-        build_augmentation(splits.name, augment, seed=config.seed) if isinstance(augment, str)
-        else augment
-    )
+    augmenter = resolve_augmentation(splits.name, augment, seed=config.seed)
     train = supervised_dataset(images, labels, config.batch_size, augment=augmenter,
                                seed=config.seed)
     has_val = len(splits.val) > 0

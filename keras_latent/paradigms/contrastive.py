@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import warnings
 
-from keras_latent.data import build_augmentation, contrastive_dataset
+from keras_latent.data import contrastive_dataset, resolve_augmentation
 from keras_latent.models import SimCLR, build_decoder, build_encoder, projection_head
 from keras_latent.paradigms.callbacks import KNNMonitor
 from keras_latent.paradigms.config import TrainingConfig
@@ -38,7 +38,7 @@ def train_simclr(splits, *, architecture="mnist_conv", latent_dim=128, temperatu
         latent_dim: size of the representation that is probed afterwards.
         temperature: NT-Xent temperature (> 0).
         projection_hidden, projection_dim: widths of the projection head.
-        augment: augmentation preset name (default ``"simclr"``) or a callable.
+        augment: a preset name (default ``"simclr"``), a dict of settings or a callable.
         strength: scales the colour-jitter amounts of a preset.
         reconstruction_weight: weight of the denoising reconstruction loss (0 = plain SimCLR).
         knn_examples: training codes the online k-NN monitor looks up (0 turns it off).
@@ -52,10 +52,7 @@ def train_simclr(splits, *, architecture="mnist_conv", latent_dim=128, temperatu
         config = config.replace(batch_size=len(splits.train))
     arch = architecture_config(architecture)
     hybrid = reconstruction_weight > 0
-    augmenter = (
-        build_augmentation(splits.name, augment, strength=strength, seed=config.seed)
-        if isinstance(augment, str) else augment
-    )
+    augmenter = resolve_augmentation(splits.name, augment, strength=strength, seed=config.seed)
     train = contrastive_dataset(splits.train.images, config.batch_size, augment=augmenter,
                                 seed=config.seed, with_original=hybrid)
     has_val = len(splits.val) >= 2

@@ -118,9 +118,11 @@ def train_probe(encoder, splits, *, head="linear", head_kwargs=None, num_labels=
 
 
 def train_random_baseline(splits, *, architecture="mnist_conv", latent_dim=128, head="linear",
+                          head_kwargs=None, num_labels=None,
                           config: TrainingConfig | None = None) -> TrainingRun:
     """The probe on an untrained encoder of the same architecture: what random features give."""
     config = config or PROBE_CONFIG
     with training_scope(config):
         encoder = build_encoder(splits.image_shape, latent_dim, **architecture_config(architecture))
-    return train_probe(encoder, splits, head=head, config=config)
+    return train_probe(encoder, splits, head=head, head_kwargs=head_kwargs, num_labels=num_labels,
+                       config=config)

@@ -14,6 +14,7 @@ from keras_latent.data.augment import (
     _gaussian_blur,
     _random_resized_crop,
     build_augmentation,
+    resolve_augmentation,
 )
 
 SEED = tf.constant([3, 4], tf.int64)
@@ -128,3 +129,17 @@ def test_colour_ops_match_definitions():
     is_flipped = [np.allclose(f, x[i].numpy()[:, ::-1]) for i, f in enumerate(flipped)]
     is_same = [np.allclose(f, x[i].numpy()) for i, f in enumerate(flipped)]
     assert all(a or b for a, b in zip(is_flipped, is_same)) and 10 < sum(is_flipped) < 54
+
+
+def test_resolve_augmentation_takes_a_name_a_dict_a_callable_or_none():
+    x = batch((8, 28, 28, 1))
+    assert resolve_augmentation("mnist", None) is None
+    assert resolve_augmentation("mnist", "light").is_identity  # digits: no light augmentation
+    shifts = resolve_augmentation("mnist", {"crop_scale": (0.8, 1.0)}, seed=0)
+    assert not shifts.is_identity and shifts.crop_scale == (0.8, 1.0)
+    assert float(tf.reduce_mean(tf.abs(shifts(x, seed=SEED) - x))) > 1e-3
+    assert resolve_augmentation("mnist", shifts) is shifts
+    with pytest.raises(TypeError, match="preset name, a dict of settings or a callable"):
+        resolve_augmentation("mnist", 0.5)
+    with pytest.raises(ValueError, match="Unknown augmentation settings"):
+        resolve_augmentation("mnist", {"rotation": 10})

@@ -16,7 +16,9 @@ def _fake_run(folder, method, accuracy, knn, mae=None, seed=0):
     metrics = {"kind": "autoencoder" if mae else "classifier", "method": method,
                "dataset": "mnist", "class_names": [str(i) for i in range(10)],
                "accuracy": dict(zip(("train", "val", "test"), accuracy)),
-               "knn_accuracy": knn, "latent_tsne": "latent_tsne.npz"}
+               "knn_accuracy": knn, "linear_probe_accuracy": knn - 0.01,
+               "accuracy_source": "frozen-encoder MLP probe" if mae else "classifier head",
+               "latent_tsne": "latent_tsne.npz"}
     if mae is not None:
         metrics["mae"] = {"train": mae / 2, "val": mae / 2, "test": mae}
     (folder / "metrics.json").write_text(json.dumps(metrics))
@@ -31,7 +33,10 @@ def test_table_has_a_row_per_run_and_the_grid(tmp_path):
     assert rows[0].startswith("| Method |") and len(rows) == 4
     assert rows[2].startswith("| autoencoder |") and "84.12 %" in rows[2] and "0.0613" in rows[2]
     assert rows[3].startswith("| classifier |") and "96.55 %" in rows[3]
-    assert rows[3].split("|")[5].strip() == "—"  # no MAE for a classifier
+    cells = [cell.strip() for cell in rows[3].split("|")]
+    assert cells[2] == "classifier head" and cells[6] == "—"  # no MAE for a classifier
+    assert cells[7] == "94.00 %" and cells[8] == "95.00 %"  # linear probe, k-NN
+    assert "| autoencoder | frozen-encoder MLP probe |" in rows[2]
     markdown = (tmp_path / "out" / "comparison.md").read_text()
     assert result["table"] in markdown and "tsne_grid.png" in markdown
     assert (tmp_path / "out" / "tsne_grid.png").stat().st_size > 1000

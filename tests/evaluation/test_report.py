@@ -134,6 +134,20 @@ def test_classifier_report_uses_its_head(classifier, splits, tmp_path):
     assert metrics["accuracy"]["val"] == pytest.approx(expected)
 
 
+def test_a_given_probe_gives_the_accuracy_and_its_head_kind_is_named(autoencoder, splits,
+                                                                     tmp_path):
+    from keras_latent.models import Classifier, linear_head, mlp_head
+
+    model, _ = autoencoder
+    for head, kind in ((mlp_head(LATENT, 10, widths=[16]), "MLP"), (linear_head(LATENT, 10), "linear")):
+        probe = Classifier(model.encoder, head, freeze_encoder=True)
+        metrics = report.evaluate_model(model, splits, tmp_path / kind, tsne_sample=TSNE_SAMPLE,
+                                        classifier=probe, verbose=False)
+        assert metrics["accuracy_source"] == f"frozen-encoder {kind} probe"
+        predicted = np.argmax(probe.predict(_float(splits.test.images), verbose=0), axis=1)
+        assert metrics["accuracy"]["test"] == pytest.approx(np.mean(predicted == splits.test.labels))
+
+
 def test_simclr_and_plain_encoder_reports(simclr, splits, tmp_path):
     assert report.model_kind(simclr) == "simclr"
     result = report.evaluate_model(simclr, splits, tmp_path / "simclr", tsne_sample=TSNE_SAMPLE,
