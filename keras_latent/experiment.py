@@ -159,7 +159,8 @@ def random_baseline_experiment(splits, output_dir, *, architecture, latent_dim, 
         **(probe or {}), config=_probe_config(probe_config, config),
     )
     save_model_atomic(run.model, output_dir / "probe.keras")
-    return _report(run.model, splits, output_dir, method, run.history, tsne)
+    # Reported as the encoder with its probe, like the trained encoders' rows it sits beside.
+    return _report(run.model.encoder, splits, output_dir, method, run.history, tsne, run.model)
 
 
 def _probe_config(probe_config, config):

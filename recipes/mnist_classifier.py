@@ -1,8 +1,9 @@
 """MNIST classification-guided encoder (assignment 1.2.2).
 
 Trains the encoder and a linear head on the 128-d latent code together with cross-entropy (no
-decoder), keeps the best epoch on the validation split, and writes the `.keras` model,
-`metrics.json`, the plots and `report.md` into the output folder.
+decoder), keeps the best epoch on the validation split as `checkpoints/best.keras`, and
+writes the last epoch's `.keras` model, `metrics.json`, the plots and `report.md` into the
+output folder.
 
     python recipes/mnist_classifier.py [--data-dir DIR] [--epochs N] [--quick]
 """

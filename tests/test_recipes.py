@@ -59,7 +59,8 @@ def test_compare_runs_the_mnist_experiments_and_writes_the_table(recipe, data_di
     _check_run(root / "autoencoder", ["autoencoder.keras", "probe.keras"])
     _check_run(root / "classifier", ["classifier.keras"])
     _check_run(root / "simclr", ["simclr.keras", "probe.keras"])
-    _check_run(root / "random_encoder", ["probe.keras"])
+    baseline = _check_run(root / "random_encoder", ["probe.keras"])
+    assert baseline["accuracy_source"] == "frozen-encoder MLP probe"
     table = (root / "comparison.md").read_text()
     for method in ("autoencoder + frozen probe", "classification-guided",
                    "SimCLR + frozen probe", "random encoder + frozen probe"):

@@ -80,6 +80,10 @@ def train_probe(encoder, splits, *, head="linear", head_kwargs=None, num_labels=
     best-on-validation weights restored), so the encoder's weights and batch-norm statistics
     cannot change and the probe costs seconds, not an encoder pass per epoch.
 
+    As in Keras' transfer-learning guide, the encoder object itself is frozen
+    (``trainable=False``), also inside any model that shares it: save a pretrained model before
+    probing, or set ``encoder.trainable = True`` to train it further.
+
     Args:
         encoder: a trained (or untrained, for the baseline) encoder model.
         splits: the ``DatasetSplits`` to train (``train``), select (``val``) on.
