@@ -15,5 +15,6 @@ __version__ = "0.1.0"
 from keras_latent import data  # noqa: E402,F401
 from keras_latent import losses  # noqa: E402,F401
 from keras_latent import models  # noqa: E402,F401
+from keras_latent import schedules  # noqa: E402,F401
 from keras_latent import paradigms  # noqa: E402,F401
 from keras_latent import evaluation  # noqa: E402,F401

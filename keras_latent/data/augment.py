@@ -23,6 +23,7 @@ import tensorflow as tf
 DEFAULT_SETTINGS = {
     "crop_scale": None,  # (min, max) area fraction of the random resized crop; None: no crop
     "crop_ratio": (3 / 4, 4 / 3),  # aspect-ratio range of that crop (log-uniform)
+    "translate": 0,  # shift by up to this many pixels each way, reflect-padded (airbench: 2)
     "horizontal_flip": False,
     "brightness": 0.0,  # additive delta in [-b, b] (SimCLR v1 / tf.image.random_brightness)
     "contrast": 0.0,  # factor in [1 - c, 1 + c]
@@ -54,12 +55,15 @@ AUGMENTATION_PRESETS = {
             "blur_probability": 0.0,
         },
         "light": {"crop_scale": (0.7, 1.0), "horizontal_flip": True},
+        # The fast CIFAR-10 classifiers' augmentation (airbench): +-2 px shifts and flips.
+        "shift_flip": {"translate": 2, "horizontal_flip": True},
         "none": {},
     },
     "gray": {
         # Digits are not mirror-symmetric and have no colour: crops and blur only.
         "simclr": {"crop_scale": (0.6, 1.0), "blur_probability": 0.5},
         "light": {},
+        "shift_flip": {"translate": 2},
         "none": {},
     },
 }
@@ -127,6 +131,7 @@ class Augmenter(keras.layers.Layer):
         self,
         crop_scale=None,
         crop_ratio=(3 / 4, 4 / 3),
+        translate=0,
         horizontal_flip=False,
         brightness=0.0,
         contrast=0.0,
@@ -145,6 +150,9 @@ class Augmenter(keras.layers.Layer):
         super().__init__(**kwargs)
         self.crop_scale = _pair_or_none(crop_scale, "crop_scale", low=0.0, high=1.0)
         self.crop_ratio = _pair_or_none(crop_ratio, "crop_ratio", low=0.0, high=math.inf)
+        self.translate = int(translate)
+        if self.translate < 0:
+            raise ValueError(f"translate must be a number of pixels >= 0, got {translate}")
         self.horizontal_flip = bool(horizontal_flip)
         self.brightness = _amount(brightness, "brightness", high=1.0)
         self.contrast = _amount(contrast, "contrast", high=1.0)
@@ -174,6 +182,7 @@ class Augmenter(keras.layers.Layer):
         """True when no setting changes the image (the "none" preset): pipelines skip the call."""
         return (
             self.crop_scale is None
+            and not self.translate
             and not self.horizontal_flip
             and not (self.jitter_probability and any(getattr(self, n) for n in _COLOUR_JITTER))
             and not self.grayscale_probability
@@ -202,6 +211,8 @@ class Augmenter(keras.layers.Layer):
         seeds = tf.random.experimental.stateless_split(seed, num=12, alg=_RNG)
         if self.crop_scale is not None:
             images = _random_resized_crop(images, seeds[0], self.crop_scale, self.crop_ratio or (1.0, 1.0))
+        if self.translate:
+            images = _random_translate(images, seeds[10], self.translate)
         if self._pixel_ops_fn is None:
             # XLA fuses the ~25 elementwise passes of flip / jitter / grayscale / blur: about 5x
             # faster on CPU. CropAndResize has no XLA kernel, so the crop stays outside, and so
@@ -300,6 +311,21 @@ def _random_resized_crop(images, seed, scale, ratio, attempts=10):
     return tf.image.crop_and_resize(
         images, boxes, tf.range(batch), tf.stack([height, width]), method="bilinear"
     )
+
+
+def _random_translate(images, seed, pixels):
+    """Shift each image by its own (dy, dx) in [-pixels, pixels], filling by reflection.
+
+    Gathers rows then columns of the reflect-padded batch: exact pixels, no resampling.
+    """
+    shape = tf.shape(images)
+    batch, height, width = shape[0], shape[1], shape[2]
+    padded = tf.pad(images, [[0, 0], [pixels, pixels], [pixels, pixels], [0, 0]], mode="REFLECT")
+    offsets = tf.random.stateless_uniform([batch, 2], seed, 0, 2 * pixels + 1, dtype=tf.int32, alg=_RNG)
+    rows = offsets[:, :1] + tf.range(height)[None, :]
+    cols = offsets[:, 1:] + tf.range(width)[None, :]
+    images = tf.gather(padded, rows, axis=1, batch_dims=1)
+    return tf.gather(images, cols, axis=2, batch_dims=1)
 
 
 def _adjust_saturation(images, factor):

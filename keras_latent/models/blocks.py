@@ -10,6 +10,8 @@ import math
 import keras
 from keras import layers
 
+from keras_latent.models.layers import PartialDirac, ScaledBias
+
 
 class ModelConfigError(ValueError):
     """An architecture config that cannot build; the message names the argument and the fix."""
@@ -35,6 +37,13 @@ CONV_DEFAULTS = {
     "global_pool": False,  # False: Flatten; True/"avg"/"max": global pooling before the latent
     "dense_widths": [],  # hidden Dense layers between the conv trunk and the latent
     "dropout": 0.0,  # after the conv trunk and after each hidden Dense
+    # The fast-CIFAR knobs (airbench's shape; see models/layers.py):
+    "stem": None,  # "whiten": a frozen 2x2 patch-whitening conv (fit to the data) + activation
+    "pool_first": False,  # pool right after a stage's first conv, so its other convs run smaller
+    "pool_padding": "same",  # "valid": floor the pooled size (31 -> 15 -> 7 -> 3), fewer FLOPs
+    "bn_momentum": 0.99,  # Keras' convention; short runs want less (0.9 ~ PyTorch's default)
+    "bn_bias_scale": None,  # e.g. 8: BN without affine + a ScaledBias learning 64x faster
+    "conv_init": "glorot_uniform",  # or "dirac": identity on the first min(in, out) filters
 }
 KINDS = {"mlp": MLP_DEFAULTS, "conv": CONV_DEFAULTS}
 
@@ -104,16 +113,27 @@ def resolve_config(kind, config):
     check_positive_int(cfg["convs_per_stage"], "convs_per_stage", 2)
     if cfg["pooling"] not in (None, "max", "avg"):
         raise ModelConfigError(f"pooling must be None, 'max' or 'avg', got {cfg['pooling']!r}")
+    if cfg["stem"] not in (None, "whiten"):
+        raise ModelConfigError(f"stem must be None or 'whiten', got {cfg['stem']!r}")
+    if cfg["pool_padding"] not in ("same", "valid"):
+        raise ModelConfigError(f"pool_padding must be 'same' or 'valid', got {cfg['pool_padding']!r}")
+    if not (isinstance(cfg["bn_momentum"], (int, float)) and 0.0 <= cfg["bn_momentum"] < 1.0):
+        raise ModelConfigError(f"bn_momentum must be a float in [0, 1), got {cfg['bn_momentum']!r}; pass e.g. bn_momentum=0.9")
+    if cfg["bn_bias_scale"] is not None and not (isinstance(cfg["bn_bias_scale"], (int, float)) and cfg["bn_bias_scale"] > 0):
+        raise ModelConfigError(f"bn_bias_scale must be None or a positive number, got {cfg['bn_bias_scale']!r}; pass e.g. bn_bias_scale=8")
+    if cfg["conv_init"] not in ("glorot_uniform", "he_uniform", "dirac"):
+        raise ModelConfigError(f"conv_init must be 'glorot_uniform', 'he_uniform' or 'dirac', got {cfg['conv_init']!r}")
     if cfg["global_pool"] not in (False, True, "avg", "max"):
         raise ModelConfigError(f"global_pool must be False, True, 'avg' or 'max', got {cfg['global_pool']!r}")
     return cfg
 
 
 def conv_plan(input_shape, cfg):
-    """Spatial size (H, W) before each stage and after the last, as `same` padding gives them.
+    """Spatial size (H, W) before each stage and after the last, as the padding gives them.
 
-    The decoder walks this list backwards and crops after each upsampling, so odd sizes
-    (28 -> 14 -> 7 -> 4) come back exactly (4 -> 8 -> 7 -> 14 -> 28).
+    The decoder walks this list backwards and crops (or pads) after each upsampling, so odd
+    sizes (28 -> 14 -> 7 -> 4) come back exactly (4 -> 8 -> 7 -> 14 -> 28). A whitening stem
+    (a valid 2x2 conv) makes the first entry one pixel smaller than the image.
     """
     if len(input_shape) != 3:
         raise ModelConfigError(
@@ -122,7 +142,9 @@ def conv_plan(input_shape, cfg):
         )
     for dim in input_shape:
         check_positive_int(dim, "input_shape entries", 28)
-    sizes = [tuple(input_shape[:2])]
+    shrink = 1 if cfg.get("stem") == "whiten" else 0
+    sizes = [(input_shape[0] - shrink, input_shape[1] - shrink)]
+    floor = cfg.get("pool_padding") == "valid" and cfg.get("pooling") is not None
     for stage, stride in enumerate(cfg["strides"]):
         h, w = sizes[-1]
         if stride > 1 and min(h, w) < stride:
@@ -133,7 +155,8 @@ def conv_plan(input_shape, cfg):
                 f"({walk} -> ?, stride {stride}); use fewer channels entries or strides=1 "
                 "for the later stages"
             )
-        sizes.append((math.ceil(h / stride), math.ceil(w / stride)))
+        rounding = math.floor if floor else math.ceil
+        sizes.append((rounding(h / stride), rounding(w / stride)))
     return sizes
 
 
@@ -142,9 +165,13 @@ def conv_plan(input_shape, cfg):
 # ---------------------------------------------------------------------------------------------
 
 
-def norm_act(x, *, batch_norm, activation, name):
+def norm_act(x, *, batch_norm, activation, name, momentum=0.99, bias_scale=None):
+    """(BN) -> activation. ``bias_scale``: BN without affine, then a faster-learning bias."""
     if batch_norm:
-        x = layers.BatchNormalization(name=f"{name}_bn")(x)
+        affine = bias_scale is None
+        x = layers.BatchNormalization(momentum=momentum, center=affine, scale=affine, name=f"{name}_bn")(x)
+        if not affine:
+            x = ScaledBias(bias_scale, name=f"{name}_bias")(x)
     if activation:
         x = layers.Activation(activation, name=f"{name}_act")(x)
     return x
@@ -159,10 +186,17 @@ def dense_block(x, units, *, activation="relu", batch_norm=False, dropout=0.0, n
     return x
 
 
-def conv_block(x, filters, kernel_size, *, strides=1, batch_norm=False, activation="relu", name="conv"):
-    """Conv2D (same padding) -> (BN) -> activation."""
-    x = layers.Conv2D(filters, kernel_size, strides=strides, padding="same", name=name)(x)
-    return norm_act(x, batch_norm=batch_norm, activation=activation, name=name)
+def conv_block(x, filters, kernel_size, *, strides=1, batch_norm=False, activation="relu", name="conv",
+               init="glorot_uniform", use_bias=True, pool=None, **norm):
+    """Conv2D (same padding) -> (``pool``, a pooling layer) -> (BN) -> activation.
+
+    ``use_bias=False`` saves the bias a following BN cancels; ``norm`` goes to ``norm_act``.
+    """
+    x = layers.Conv2D(filters, kernel_size, strides=strides, padding="same", use_bias=use_bias,
+                      kernel_initializer=PartialDirac() if init == "dirac" else init, name=name)(x)
+    if pool is not None:
+        x = pool(x)
+    return norm_act(x, batch_norm=batch_norm, activation=activation, name=name, **norm)
 
 
 def residual_block(x, filters, kernel_size, *, strides=1, batch_norm=False, activation="relu", name="res"):
@@ -203,13 +237,20 @@ def residual_upsample_block(x, filters, kernel_size, *, strides=2, batch_norm=Fa
 
 
 def crop_to(x, size, name, dtype=None):
-    """Crop (H, W) down to `size`; upsampling by s gives s*ceil(n/s) >= n, so cropping suffices."""
+    """Crop (H, W) to `size`, or zero-pad it up to `size` where it is smaller.
+
+    Upsampling by s gives s*ceil(n/s) >= n (crop); floored pooling or a valid stem in the
+    encoder leaves s*floor(n/s) <= n (pad by the missing rows and columns).
+    """
     h, w = x.shape[1], x.shape[2]
     dh, dw = h - size[0], w - size[1]
-    if dh < 0 or dw < 0:  # cannot happen for plans from conv_plan(); guard the invariant anyway
-        raise ModelConfigError(f"internal: cannot crop {h}x{w} to {size[0]}x{size[1]}")
-    if dh or dw:
-        x = layers.Cropping2D(((dh // 2, dh - dh // 2), (dw // 2, dw - dw // 2)), name=name, dtype=dtype)(x)
+    if dh > 0 or dw > 0:
+        ch, cw = max(dh, 0), max(dw, 0)
+        x = layers.Cropping2D(((ch // 2, ch - ch // 2), (cw // 2, cw - cw // 2)), name=name, dtype=dtype)(x)
+    if dh < 0 or dw < 0:
+        ph, pw = max(-dh, 0), max(-dw, 0)
+        x = layers.ZeroPadding2D(((ph // 2, ph - ph // 2), (pw // 2, pw - pw // 2)),
+                                 name=f"{name}_pad", dtype=dtype)(x)
     return x
 
 

@@ -65,7 +65,7 @@ def _conv_decoder(x, output_shape, cfg):
                 batch_norm=False, activation=None, name="output",
             )
             x = layers.Activation("sigmoid", name="output_act", dtype=OUTPUT_DTYPE)(x)
-            x = blocks.crop_to(x, sizes[0], name="output_crop", dtype=OUTPUT_DTYPE)
+            x = blocks.crop_to(x, output_shape[:2], name="output_crop", dtype=OUTPUT_DTYPE)
             break
         filters = channels[i - 1]
         if cfg["residual"]:

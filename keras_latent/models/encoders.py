@@ -5,6 +5,7 @@ from keras import layers
 
 from keras_latent.models import blocks
 from keras_latent.models.blocks import check_positive_int
+from keras_latent.models.layers import PatchWhitening
 
 
 def build_encoder(input_shape, latent_dim=128, *, kind="conv", **config):
@@ -15,7 +16,8 @@ def build_encoder(input_shape, latent_dim=128, *, kind="conv", **config):
         latent_dim: size of the code; the last layer is a linear Dense.
         kind: "mlp" (knobs: widths, activation, batch_norm, dropout) or "conv" (knobs: channels,
             kernel_sizes, strides, pooling, batch_norm, activation, residual, convs_per_stage,
-            global_pool, dense_widths, dropout). Defaults live in `blocks.MLP_DEFAULTS` /
+            global_pool, dense_widths, dropout, and the fast-CIFAR knobs stem, pool_first,
+            pool_padding, bn_momentum, bn_bias_scale, conv_init). Defaults live in `blocks.MLP_DEFAULTS` /
             `blocks.CONV_DEFAULTS`.
 
     The same `kind` + config passed to `build_decoder()` builds the mirroring decoder.
@@ -34,7 +36,8 @@ def build_encoder(input_shape, latent_dim=128, *, kind="conv", **config):
     else:
         blocks.conv_plan(input_shape, cfg)  # validates that the strides fit the input
         x = _conv_trunk(inputs, cfg)
-    latent = layers.Dense(latent_dim, name="latent")(x)
+    # The code is float32 under a mixed policy too: it is what every evaluation reads.
+    latent = layers.Dense(latent_dim, name="latent", dtype="float32")(x)
     return keras.Model(inputs, latent, name="encoder")
 
 
@@ -51,10 +54,18 @@ def _mlp_trunk(x, cfg):
 def _conv_trunk(x, cfg):
     bn, act = cfg["batch_norm"], cfg["activation"]
     pooled = cfg["pooling"] is not None
+    norm = {"momentum": cfg["bn_momentum"], "bias_scale": cfg["bn_bias_scale"]}
+    if cfg["stem"] == "whiten":
+        x = PatchWhitening(name="whiten")(x)
+        x = layers.Activation(act, name="whiten_act")(x)
     for stage, (filters, kernel, stride) in enumerate(
         zip(cfg["channels"], cfg["kernel_sizes"], cfg["strides"]), start=1
     ):
         conv_stride = 1 if pooled else stride
+        pool = None
+        if pooled and stride > 1:
+            kind = layers.MaxPooling2D if cfg["pooling"] == "max" else layers.AveragePooling2D
+            pool = kind(stride, padding=cfg["pool_padding"], name=f"stage{stage}_pool")
         if cfg["residual"]:
             x = blocks.residual_block(x, filters, kernel, strides=conv_stride, batch_norm=bn, activation=act, name=f"stage{stage}")
         else:
@@ -62,10 +73,11 @@ def _conv_trunk(x, cfg):
                 x = blocks.conv_block(
                     x, filters, kernel, strides=conv_stride if rep == 1 else 1,
                     batch_norm=bn, activation=act, name=f"stage{stage}_conv{rep}",
+                    init=cfg["conv_init"], use_bias=not (bn and cfg["pool_first"]),
+                    pool=pool if (rep == 1 and cfg["pool_first"]) else None, **norm,
                 )
-        if pooled and stride > 1:
-            pool = layers.MaxPooling2D if cfg["pooling"] == "max" else layers.AveragePooling2D
-            x = pool(stride, padding="same", name=f"stage{stage}_pool")(x)
+        if pool is not None and not cfg["pool_first"]:
+            x = pool(x)
     if cfg["global_pool"]:
         pool = layers.GlobalMaxPooling2D if cfg["global_pool"] == "max" else layers.GlobalAveragePooling2D
         x = pool(name="global_pool")(x)

@@ -52,6 +52,29 @@ PRESETS = {
         "global_pool": "avg",
         "dropout": 0.3,
     },
+    # airbench94's network (Jordan 2024) with the 128-d code before the head: a frozen 2x2
+    # patch-whitening stem fit to the training images, GELU, then three blocks of
+    # conv -> max-pool -> BN -> GELU -> conv -> BN -> GELU at 64/256/256 channels on
+    # 31 -> 15 -> 7 -> 3 pixels, global max pool. Identity-initialised convs, BN without affine
+    # but with biases learning 64x faster, BN momentum 0.4 (PyTorch's 0.6): built to be trained
+    # in ~10 epochs with train_classifier's FAST_CLASSIFIER_CONFIG.
+    "cifar_fast": {
+        "kind": "conv",
+        "channels": [64, 256, 256],
+        "kernel_sizes": 3,
+        "strides": 2,
+        "pooling": "max",
+        "pool_first": True,
+        "pool_padding": "valid",
+        "convs_per_stage": 2,
+        "batch_norm": True,
+        "activation": "gelu",
+        "global_pool": "max",
+        "stem": "whiten",
+        "bn_momentum": 0.4,
+        "bn_bias_scale": 8.0,
+        "conv_init": "dirac",
+    },
     # Fixed for throughput benchmarks: Conv2D(3x3, stride 2, same) -> BN -> ReLU at 32, 64, 128,
     # Flatten, Dense(latent). Decoder: Dense(4*4*128, relu) -> Reshape -> Conv2DTranspose(3x3,
     # stride 2) 64, 32 (BN + ReLU) and the image channels (sigmoid).

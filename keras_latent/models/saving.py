@@ -44,8 +44,50 @@ def load_model(path, *, compile=True):
         raise ModelFileError(f"could not load model from {path}: {type(err).__name__}: {err}") from err
 
 
+def float32_copy(model):
+    """``model`` itself when it computes in float32, else a float32 twin with its weights.
+
+    A model trained under a mixed policy (bfloat16 / float16) would otherwise save that policy
+    and compute in it wherever it is loaded: slowly, or not at all, on a machine without the
+    hardware for it. Weights are float32 under mixed policies, so they copy over exactly; the
+    compile settings (loss, metrics, a fresh optimiser) come along, the optimiser's state not.
+    """
+    config = keras.saving.serialize_keras_object(model)
+    if not _uses_mixed_policy(config):
+        return model
+    copy = keras.saving.deserialize_keras_object(_as_float32(config))
+    copy.set_weights(model.get_weights())
+    if getattr(model, "compiled", False) and model.get_compile_config():
+        copy.compile_from_config(model.get_compile_config())
+    return copy
+
+
+def _uses_mixed_policy(config) -> bool:
+    if isinstance(config, dict):
+        if config.get("class_name") == "DTypePolicy" and str(config["config"]["name"]).startswith("mixed_"):
+            return True
+        return any(_uses_mixed_policy(value) for value in config.values())
+    if isinstance(config, list):
+        return any(_uses_mixed_policy(value) for value in config)
+    return False
+
+
+def _as_float32(config):
+    if isinstance(config, dict):
+        if config.get("class_name") == "DTypePolicy" and str(config["config"]["name"]).startswith("mixed_"):
+            return {**config, "config": {**config["config"], "name": "float32"}}
+        return {key: _as_float32(value) for key, value in config.items()}
+    if isinstance(config, list):
+        return [_as_float32(value) for value in config]
+    return config
+
+
 def save_model_atomic(model, path):
-    """Save to a temp file in the same folder, then `os.replace`: a crash never leaves a half file."""
+    """Save to a temp file in the same folder, then `os.replace`: a crash never leaves a half file.
+
+    A model trained under a mixed policy is saved as its float32 twin (``float32_copy``), so
+    the file loads and predicts in float32 on any machine.
+    """
     path = Path(path)
     if path.suffix != ".keras":
         raise ModelFileError(f"{path}: model files must end in .keras (e.g. {path.with_suffix('.keras')})")
@@ -53,7 +95,8 @@ def save_model_atomic(model, path):
     fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".tmp.keras", dir=path.parent)
     os.close(fd)
     try:
-        model.save(tmp)
+        to_save = float32_copy(model) if isinstance(model, keras.Model) else model
+        to_save.save(tmp)
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):

@@ -16,6 +16,7 @@ _EXPORTS = {
     "labelled_subset": "probe",
     "PROBE_CONFIG": "probe",
     "train_classifier": "classifier",
+    "FAST_CLASSIFIER_CONFIG": "classifier",
     "train_simclr": "contrastive",
     "SIMCLR_CONFIG": "contrastive",
     "AtomicModelCheckpoint": "callbacks",

@@ -5,6 +5,8 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+from keras_latent.paradigms.precision import auto_policy, resolve_precision
+
 
 @dataclasses.dataclass
 class TrainingConfig:
@@ -13,17 +15,31 @@ class TrainingConfig:
     Args:
         epochs: passes over the training split.
         batch_size: the *global* batch size (split across replicas under a strategy).
-        learning_rate: peak learning rate of AdamW.
-        weight_decay: decoupled weight decay of AdamW (0 gives plain Adam behaviour).
-        schedule: ``"cosine"`` (linear warm-up then cosine decay) or ``"constant"``.
+        learning_rate: peak learning rate.
+        weight_decay: decoupled weight decay (0 gives plain Adam / SGD behaviour); Keras
+            scales it by the current learning rate.
+        optimizer: ``"adamw"`` or ``"sgd"`` (Nesterov momentum ``momentum``).
+        momentum: SGD's momentum.
+        schedule: ``"cosine"`` (linear warm-up then cosine decay), ``"triangular"`` (the
+            one-cycle ramp of fast CIFAR-10 training, ``schedules.Triangular``) or
+            ``"constant"``.
         warmup_epochs: epochs of linear warm-up for the cosine schedule.
+        label_smoothing: for the classification losses (classifier and probe).
+        ema_momentum: keep an exponential moving average of the weights (Keras ``use_ema``)
+            and end on it; with ``ema_every=k`` the weights are also reset to the average every
+            k steps (the lookahead scheme of hlb-CIFAR10 / airbench).
+        ema_every: see ``ema_momentum``.
         seed: seeds Python, NumPy, TensorFlow and the data pipelines, so a CPU run repeats.
         output_dir: when set, the run keeps a best-on-validation ``.keras`` checkpoint, a
             ``BackupAndRestore`` folder (an interrupted run resumes from its last epoch) and a
             ``training_log.csv`` there.
         verbose: Keras' progress-bar setting for ``fit``.
         strategy: a ``tf.distribute`` strategy to build and train under (e.g. MirroredStrategy).
-        mixed_precision: train with the ``mixed_float16`` policy (losses stay float32).
+        precision: ``"auto"`` (default: bfloat16 on CPUs with native bf16 instructions and on
+            Ampere+ GPUs, float16 on older GPUs, float32 elsewhere), ``"float32"``,
+            ``"bfloat16"`` or ``"float16"``; the latter two are Keras' mixed policies (weights,
+            losses, batch-norm statistics, logits and decoder outputs stay float32).
+        mixed_precision: kept for older code: True means ``precision="float16"``.
         jit_compile: passed to ``compile``; ``"auto"`` is Keras' default.
         callbacks: extra Keras callbacks for the main ``fit`` (after the built-in monitors).
     """
@@ -32,12 +48,18 @@ class TrainingConfig:
     batch_size: int = 128
     learning_rate: float = 1e-3
     weight_decay: float = 1e-4
+    optimizer: str = "adamw"
+    momentum: float = 0.9
     schedule: str = "cosine"
     warmup_epochs: int = 0
+    label_smoothing: float = 0.0
+    ema_momentum: float | None = None
+    ema_every: int | None = None
     seed: int = 0
     output_dir: str | None = None
     verbose: Any = "auto"
     strategy: Any = None
+    precision: str = "auto"
     mixed_precision: bool = False
     jit_compile: Any = "auto"
     callbacks: tuple = ()
@@ -49,8 +71,18 @@ class TrainingConfig:
             raise ValueError(f"batch_size must be >= 1, got {self.batch_size}.")
         if not self.learning_rate > 0:
             raise ValueError(f"learning_rate must be > 0, got {self.learning_rate}.")
-        if self.schedule not in ("cosine", "constant"):
-            raise ValueError(f"schedule must be 'cosine' or 'constant', got {self.schedule!r}.")
+        if self.schedule not in ("cosine", "triangular", "constant"):
+            raise ValueError(f"schedule must be 'cosine', 'triangular' or 'constant', got {self.schedule!r}.")
+        if self.optimizer not in ("adamw", "sgd"):
+            raise ValueError(f"optimizer must be 'adamw' or 'sgd', got {self.optimizer!r}.")
+        if not 0.0 <= self.label_smoothing < 1.0:
+            raise ValueError(f"label_smoothing must be in [0, 1), got {self.label_smoothing}.")
+        resolve_precision(self.precision)  # fails now, naming the known values, if unknown
+
+    @property
+    def dtype_policy(self) -> str:
+        """The Keras dtype policy this run trains under, resolved on this machine."""
+        return auto_policy("float16" if self.mixed_precision else self.precision)
 
     def replace(self, **changes) -> "TrainingConfig":
         """A copy with some fields changed (e.g. a probe's own epochs and learning rate)."""

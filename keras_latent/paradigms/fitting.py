@@ -14,6 +14,7 @@ import numpy as np
 from keras_latent.models import get_preset
 from keras_latent.paradigms.callbacks import default_callbacks
 from keras_latent.paradigms.config import TrainingConfig
+from keras_latent.schedules import Triangular
 
 
 @dataclasses.dataclass
@@ -44,8 +45,7 @@ def training_scope(config: TrainingConfig):
     """
     keras.utils.set_random_seed(config.seed)
     previous_policy = keras.config.dtype_policy()
-    if config.mixed_precision:
-        keras.mixed_precision.set_global_policy("mixed_float16")
+    keras.mixed_precision.set_global_policy(config.dtype_policy)
     strategy_scope = config.strategy.scope() if config.strategy is not None else contextlib.nullcontext()
     try:
         with strategy_scope:
@@ -55,11 +55,11 @@ def training_scope(config: TrainingConfig):
 
 
 def make_optimizer(config: TrainingConfig, steps_per_epoch: int, *, epochs: int | None = None):
-    """AdamW with, by default, linear warm-up and cosine decay over the whole run."""
+    """The config's optimiser (AdamW or Nesterov SGD) with its learning-rate schedule."""
     epochs = epochs or config.epochs
     learning_rate = config.learning_rate
+    total = max(1, steps_per_epoch * epochs)
     if config.schedule == "cosine":
-        total = max(1, steps_per_epoch * epochs)
         warmup = min(total - 1, steps_per_epoch * config.warmup_epochs)
         learning_rate = keras.optimizers.schedules.CosineDecay(
             initial_learning_rate=0.0 if warmup else config.learning_rate,
@@ -68,7 +68,16 @@ def make_optimizer(config: TrainingConfig, steps_per_epoch: int, *, epochs: int 
             warmup_steps=warmup,
             alpha=0.01,
         )
-    return keras.optimizers.AdamW(learning_rate=learning_rate, weight_decay=config.weight_decay)
+    elif config.schedule == "triangular":
+        learning_rate = Triangular(config.learning_rate, total)
+    ema = {}
+    if config.ema_momentum is not None:
+        ema = {"use_ema": True, "ema_momentum": config.ema_momentum,
+               "ema_overwrite_frequency": config.ema_every}
+    if config.optimizer == "sgd":
+        return keras.optimizers.SGD(learning_rate=learning_rate, momentum=config.momentum,
+                                    nesterov=True, weight_decay=config.weight_decay or None, **ema)
+    return keras.optimizers.AdamW(learning_rate=learning_rate, weight_decay=config.weight_decay, **ema)
 
 
 def steps_per_epoch(num_examples: int, batch_size: int, *, drop_remainder: bool = False) -> int:

@@ -7,6 +7,7 @@ import keras
 import numpy as np
 
 from keras_latent.evaluation.metrics import encode
+from keras_latent.losses import SmoothedSparseCrossentropy
 from keras_latent.models import Classifier, build_encoder, linear_head, mlp_head
 from keras_latent.paradigms.config import TrainingConfig
 from keras_latent.paradigms.fitting import (
@@ -62,10 +63,12 @@ def _standardized(head, codes):
     return keras.Model(inputs, head(standardize(inputs)), name="probe_head")
 
 
-def compile_classifier(model, optimizer, jit_compile="auto"):
+def compile_classifier(model, optimizer, jit_compile="auto", label_smoothing=0.0):
+    loss = (SmoothedSparseCrossentropy(label_smoothing) if label_smoothing
+            else keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     model.compile(
         optimizer=optimizer,
-        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        loss=loss,
         metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
         jit_compile=jit_compile,
     )
@@ -106,7 +109,8 @@ def train_probe(encoder, splits, *, head="linear", head_kwargs=None, num_labels=
         probe_head = _standardized(_head(head, train_z.shape[-1], splits.num_classes, head_kwargs),
                                    train_z)
         steps = steps_per_epoch(len(train_z), config.batch_size)
-        compile_classifier(probe_head, make_optimizer(config, steps), config.jit_compile)
+        compile_classifier(probe_head, make_optimizer(config, steps), config.jit_compile,
+                           config.label_smoothing)
         restore_best = keras.callbacks.EarlyStopping(
             monitor="val_accuracy" if has_val else "accuracy", mode="max",
             patience=config.epochs, restore_best_weights=True,
