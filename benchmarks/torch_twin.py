@@ -95,7 +95,8 @@ def benchmark(paradigm, args, device):
     if args.channels_last:
         model = model.to(memory_format=torch.channels_last)
     optimizer = torch.optim.Adam(model.parameters(), lr=LEARNING_RATE)
-    autocast_dtype = torch.float16 if device.type == "cuda" else torch.bfloat16
+    autocast_dtype = {"float16": torch.float16, "bfloat16": torch.bfloat16}.get(
+        args.autocast_dtype, torch.float16 if device.type == "cuda" else torch.bfloat16)
     data = batches(paradigm, args.batch_size, device, args.channels_last)
     model.train()
     position = 0
@@ -132,7 +133,8 @@ def main(argv=None):
     parser.add_argument("--threads", type=int, default=os.cpu_count())
     parser.add_argument("--channels-last", action="store_true")
     parser.add_argument("--mixed-precision", action="store_true",
-                        help="autocast: float16 on CUDA, bfloat16 on CPU")
+                        help="autocast: float16 on CUDA, bfloat16 on CPU (or --autocast-dtype)")
+    parser.add_argument("--autocast-dtype", choices=("float16", "bfloat16"), default=None)
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")

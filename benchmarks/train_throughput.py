@@ -52,6 +52,8 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 from keras import layers  # noqa: E402
 
+from keras_latent.paradigms.precision import auto_policy  # noqa: E402
+
 PARADIGMS = ("autoencoder", "classifier", "simclr")
 IMAGE_SHAPE = (32, 32, 3)
 LATENT_DIM = 128
@@ -77,8 +79,12 @@ def parse_args(argv=None):
     parser.add_argument("--warmup", type=int, default=3, help="untimed steps that trace/compile")
     parser.add_argument("--batch-size", type=int, default=256)
     parser.add_argument("--jit-compile", choices=("on", "off", "auto"), default="auto")
+    parser.add_argument("--precision", default="float32",
+                        choices=["auto", "float32", "bfloat16", "float16"],
+                        help="dtype policy of every Keras variant (and autocast dtype in torch); "
+                             "'auto' as TrainingConfig resolves it on this machine")
     parser.add_argument("--mixed-precision", action="store_true",
-                        help="mixed_float16 for every Keras variant (and autocast in torch)")
+                        help="the same as --precision float16 (kept for older commands)")
     parser.add_argument("--steps-per-execution", type=int, default=1,
                         help="for every compile/fit variant (Keras' default is 1)")
     parser.add_argument("--data-dir", default=DEFAULT_DATA_DIR,
@@ -93,6 +99,10 @@ def parse_args(argv=None):
     args = parser.parse_args(argv)
     if args.quick:
         args.steps, args.repeats, args.warmup = 2, 1, 1
+    if args.mixed_precision:
+        args.precision = "float16"
+    args.policy = auto_policy(args.precision)
+    args.mixed_precision = args.policy != "float32"
     for name in ("steps", "repeats", "warmup", "batch_size", "steps_per_execution"):
         if getattr(args, name) < 1:
             parser.error(f"--{name.replace('_', '-')} must be >= 1")
@@ -447,7 +457,7 @@ def benchmark_paradigm(paradigm, args, images, labels):
               "rounds_images_per_s": [round(v, 1) for v in values],
               "steps": args.steps, "repeats": args.repeats, "batch_size": batch,
               "jit_compile": args.jit_compile, "jit_compile_resolved": jit_resolved,
-              "mixed_precision": args.mixed_precision,
+              "mixed_precision": args.mixed_precision, "dtype_policy": args.policy,
               "steps_per_execution": args.steps_per_execution,
               "device": device_name(), "load_1m": loads, **extras})
     return results
@@ -465,7 +475,7 @@ def run_torch_twin(args):
                "--steps", str(args.steps), "--repeats", str(args.repeats),
                "--warmup", str(args.warmup), "--batch-size", str(args.batch_size)]
     if args.mixed_precision:
-        command.append("--mixed-precision")
+        command += ["--mixed-precision", "--autocast-dtype", args.policy.removeprefix("mixed_")]
     if args.torch_channels_last:
         command.append("--channels-last")
     completed = subprocess.run(command, capture_output=True, text=True)
@@ -537,8 +547,8 @@ def print_table(results, torch_results):
 
 def main(argv=None):
     args = parse_args(argv)
-    if args.mixed_precision:
-        keras.mixed_precision.set_global_policy("mixed_float16")
+    keras.mixed_precision.set_global_policy(args.policy)
+    print(f"precision: {args.precision} -> Keras dtype policy {args.policy}", file=sys.stderr)
     emit(environment())
     # The pipeline variants repeat over this many images (reshuffled each pass, as in training).
     images, labels = load_images(args, PIPELINE_BATCHES * args.batch_size)

@@ -88,6 +88,10 @@ def build_parser() -> argparse.ArgumentParser:
                         help="delete this project's earlier trials and start over "
                              "(ignored by distributed workers: only the chief may)")
     parser.add_argument("--quiet", action="store_true", help="no Keras progress bars")
+    parser.add_argument("--precision", default="auto",
+                        choices=["auto", "float32", "bfloat16", "float16"],
+                        help="'auto': bfloat16 on CPUs with avx512_bf16/amx_bf16 and on Ampere+ "
+                             "GPUs, float16 on older GPUs, else float32")
     parser.add_argument("--top", type=_at_least(1), default=5, help="rows of the best-trials table")
     parser.add_argument("--mirrored", action="store_true",
                         help="train each trial under tf.distribute.MirroredStrategy over the "
@@ -305,7 +309,9 @@ def main(argv=None) -> int:
                              min_channels=args.min_channels, max_channels=args.max_channels,
                              latent_dims=tuple(args.latent_dim))
         config = TrainingConfig(epochs=args.epochs, batch_size=args.batch_size, seed=args.seed,
-                                verbose=0 if args.quiet else "auto", strategy=strategy)
+                                verbose=0 if args.quiet else "auto", strategy=strategy,
+                                precision=args.precision)
+        print(f"precision: {args.precision} -> Keras dtype policy {config.dtype_policy}")
         splits = load_dataset(args.dataset, data_dir=args.data_dir, seed=args.seed)
         if args.limit:
             splits = splits.limit(args.limit, seed=args.seed)

@@ -15,7 +15,8 @@ class PatchWhitening(keras.layers.Layer):
     """A ``patch_size`` x ``patch_size`` valid convolution whose filters whiten image patches.
 
     ``adapt(images)`` sets the filters, once, from the eigenvectors of the training images'
-    patch covariance, each scaled by 1/sqrt(eigenvalue + eps), plus their negatives (so a
+    patch covariance, each scaled by 1/sqrt(eigenvalue + eps) (eigenvalues of standardised
+    pixels), plus their negatives (so a
     following GELU/ReLU keeps both signs): ``2 * patch_size**2 * channels`` output channels
     with unit variance and no correlation on the data it saw. The filters are not trainable;
     the bias (which starts at minus the filtered mean patch) is. Like ``Normalization``, the
@@ -47,10 +48,12 @@ class PatchWhitening(keras.layers.Layer):
         # (N, H', W', C, p, p) -> rows ordered (p, p, C) like a Keras conv kernel.
         patches = patches.transpose(0, 1, 2, 4, 5, 3).reshape(-1, p * p * images.shape[-1])
         mean = patches.mean(axis=0)
-        covariance = np.cov(patches - mean, rowvar=False)
+        # eps is relative to standardised pixels (as airbench's, whose inputs are normalised).
+        scale = images.std() or 1.0
+        covariance = np.cov((patches - mean) / scale, rowvar=False)
         eigenvalues, eigenvectors = np.linalg.eigh(covariance)
         order = np.argsort(eigenvalues)[::-1]
-        filters = eigenvectors[:, order] / np.sqrt(eigenvalues[order] + self.eps)
+        filters = eigenvectors[:, order] / np.sqrt(eigenvalues[order] + self.eps) / scale
         filters = np.concatenate([filters, -filters], axis=1)
         self.kernel.assign(filters.reshape(self.kernel.shape).astype("float32"))
         self.bias.assign((-mean @ filters).astype("float32"))
@@ -94,7 +97,9 @@ class ScaledBias(keras.layers.Layer):
 
 @keras.saving.register_keras_serializable(package="keras_latent")
 class PartialDirac(keras.initializers.Initializer):
-    """Conv kernel whose first ``min(in, out)`` filters are identities, the rest He-uniform.
+    """Conv kernel whose first ``min(in, out)`` filters are identities, the rest uniform in
+    +-1/sqrt(fan_in) (PyTorch's default, as airbench: smaller weights before a BN mean a
+    larger effective learning rate).
 
     A network of such convolutions starts close to passing its input through, which lets a
     short schedule train it (airbench: 18 -> 13.5 epochs to the same accuracy).
@@ -102,7 +107,7 @@ class PartialDirac(keras.initializers.Initializer):
 
     def __init__(self, seed=None):
         self.seed = seed
-        self._base = keras.initializers.HeUniform(seed=seed)
+        self._base = keras.initializers.VarianceScaling(1 / 3, "fan_in", "uniform", seed=seed)
 
     def __call__(self, shape, dtype=None):
         kernel = self._base(shape, dtype=dtype)

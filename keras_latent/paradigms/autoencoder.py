@@ -8,6 +8,7 @@ import numpy as np
 
 from keras_latent.data import reconstruction_dataset, resolve_augmentation
 from keras_latent.models import Autoencoder, build_decoder, build_encoder
+from keras_latent.models.layers import adapt_whitening
 from keras_latent.paradigms.config import TrainingConfig
 from keras_latent.paradigms.fitting import (
     TrainingRun,
@@ -88,6 +89,7 @@ def train_autoencoder(splits, *, architecture="mnist_conv", latent_dim=128, loss
     arch = architecture_config(architecture)
     with training_scope(config):
         encoder = build_encoder(splits.image_shape, latent_dim, **arch)
+        adapt_whitening(encoder, splits.train.images)
         decoder = build_decoder(splits.image_shape, latent_dim, **arch)
         start_at_mean_intensity(decoder, splits.train.images)
         autoencoder = Autoencoder(encoder, decoder)

@@ -25,10 +25,9 @@ class TrainingConfig:
             ``"constant"``.
         warmup_epochs: epochs of linear warm-up for the cosine schedule.
         label_smoothing: for the classification losses (classifier and probe).
-        ema_momentum: keep an exponential moving average of the weights (Keras ``use_ema``)
-            and end on it; with ``ema_every=k`` the weights are also reset to the average every
-            k steps (the lookahead scheme of hlb-CIFAR10 / airbench).
-        ema_every: see ``ema_momentum``.
+        lookahead: average the weights every 5 steps with a decay rising to this value at the
+            end of the run, reset the weights to the average, and end on it (``Lookahead``,
+            the scheme of hlb-CIFAR10 / airbench, which use 0.95 ** 5); None turns it off.
         seed: seeds Python, NumPy, TensorFlow and the data pipelines, so a CPU run repeats.
         output_dir: when set, the run keeps a best-on-validation ``.keras`` checkpoint, a
             ``BackupAndRestore`` folder (an interrupted run resumes from its last epoch) and a
@@ -53,8 +52,7 @@ class TrainingConfig:
     schedule: str = "cosine"
     warmup_epochs: int = 0
     label_smoothing: float = 0.0
-    ema_momentum: float | None = None
-    ema_every: int | None = None
+    lookahead: float | None = None
     seed: int = 0
     output_dir: str | None = None
     verbose: Any = "auto"

@@ -6,6 +6,7 @@ import warnings
 
 from keras_latent.data import contrastive_dataset, resolve_augmentation
 from keras_latent.models import SimCLR, build_decoder, build_encoder, projection_head
+from keras_latent.models.layers import adapt_whitening
 from keras_latent.paradigms.callbacks import KNNMonitor
 from keras_latent.paradigms.config import TrainingConfig
 from keras_latent.paradigms.fitting import (
@@ -66,6 +67,7 @@ def train_simclr(splits, *, architecture="mnist_conv", latent_dim=128, temperatu
                                    splits.val.images, splits.val.labels, every=knn_every))
     with training_scope(config):
         encoder = build_encoder(splits.image_shape, latent_dim, **arch)
+        adapt_whitening(encoder, splits.train.images)
         head = projection_head(latent_dim, hidden_dim=projection_hidden, output_dim=projection_dim)
         decoder = build_decoder(splits.image_shape, latent_dim, **arch) if hybrid else None
         model = SimCLR(encoder, head, temperature=temperature, decoder=decoder,

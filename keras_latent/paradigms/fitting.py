@@ -14,6 +14,7 @@ import numpy as np
 from keras_latent.models import get_preset
 from keras_latent.paradigms.callbacks import default_callbacks
 from keras_latent.paradigms.config import TrainingConfig
+from keras_latent.paradigms.lookahead import Lookahead
 from keras_latent.schedules import Triangular
 
 
@@ -70,14 +71,10 @@ def make_optimizer(config: TrainingConfig, steps_per_epoch: int, *, epochs: int 
         )
     elif config.schedule == "triangular":
         learning_rate = Triangular(config.learning_rate, total)
-    ema = {}
-    if config.ema_momentum is not None:
-        ema = {"use_ema": True, "ema_momentum": config.ema_momentum,
-               "ema_overwrite_frequency": config.ema_every}
     if config.optimizer == "sgd":
         return keras.optimizers.SGD(learning_rate=learning_rate, momentum=config.momentum,
-                                    nesterov=True, weight_decay=config.weight_decay or None, **ema)
-    return keras.optimizers.AdamW(learning_rate=learning_rate, weight_decay=config.weight_decay, **ema)
+                                    nesterov=True, weight_decay=config.weight_decay or None)
+    return keras.optimizers.AdamW(learning_rate=learning_rate, weight_decay=config.weight_decay)
 
 
 def steps_per_epoch(num_examples: int, batch_size: int, *, drop_remainder: bool = False) -> int:
@@ -108,6 +105,13 @@ def check_labels(labels, num_classes: int, what: str = "labels") -> None:
 def fit(model, train_data, val_data, config: TrainingConfig, *, monitor: str, mode: str,
         monitors=(), output_dir=None, **fit_kwargs) -> dict:
     """``model.fit`` with the default callbacks; returns the history dict."""
+    if config.lookahead is not None:
+        steps = int(train_data.cardinality()) if hasattr(train_data, "cardinality") else -1
+        if steps < 1:
+            raise ValueError("lookahead needs a training dataset of known length (tf.data with "
+                             "a finite cardinality).")
+        # First, so the checkpoint and the logs see the averaged weights at each epoch's end.
+        monitors = [Lookahead(steps * config.epochs, base=config.lookahead ** 5), *monitors]
     callbacks = default_callbacks(
         output_dir if output_dir is not None else config.output_dir,
         monitor=monitor, mode=mode, monitors=monitors, extra=config.callbacks,

@@ -9,6 +9,7 @@ import numpy as np
 from keras_latent.evaluation.metrics import encode
 from keras_latent.losses import SmoothedSparseCrossentropy
 from keras_latent.models import Classifier, build_encoder, linear_head, mlp_head
+from keras_latent.models.layers import adapt_whitening
 from keras_latent.paradigms.config import TrainingConfig
 from keras_latent.paradigms.fitting import (
     TrainingRun,
@@ -132,5 +133,6 @@ def train_random_baseline(splits, *, architecture="mnist_conv", latent_dim=128, 
     config = config or PROBE_CONFIG
     with training_scope(config):
         encoder = build_encoder(splits.image_shape, latent_dim, **architecture_config(architecture))
+        adapt_whitening(encoder, splits.train.images)  # label-free, part of the architecture
     return train_probe(encoder, splits, head=head, head_kwargs=head_kwargs, num_labels=num_labels,
                        config=config)

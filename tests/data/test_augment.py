@@ -143,3 +143,20 @@ def test_resolve_augmentation_takes_a_name_a_dict_a_callable_or_none():
         resolve_augmentation("mnist", 0.5)
     with pytest.raises(ValueError, match="Unknown augmentation settings"):
         resolve_augmentation("mnist", {"rotation": 10})
+
+
+def test_translate_shifts_each_image_by_whole_pixels_with_reflection():
+    from keras_latent.data.augment import Augmenter
+
+    rng = np.random.default_rng(0)
+    images = rng.random((16, 8, 8, 3)).astype("float32")
+    shifted = np.asarray(Augmenter(translate=2, seed=0)(images, seed=tf.constant([1, 2])))
+    padded = np.pad(images, [(0, 0), (2, 2), (2, 2), (0, 0)], mode="reflect")
+    offsets = set()
+    for image, out in zip(padded, shifted):
+        matches = [(dy, dx) for dy in range(5) for dx in range(5)
+                   if np.array_equal(image[dy:dy + 8, dx:dx + 8], out)]
+        assert matches, "every output is an exact shifted window of the padded image"
+        offsets.add(matches[0])
+    assert len(offsets) > 3  # shifts differ between images
+    assert Augmenter(translate=0).is_identity and not Augmenter(translate=1).is_identity

@@ -134,6 +134,18 @@ def test_classifier_report_uses_its_head(classifier, splits, tmp_path):
     assert metrics["accuracy"]["val"] == pytest.approx(expected)
 
 
+def test_flip_tta_accuracy_is_reported_beside_the_plain_one(classifier, splits, tmp_path):
+    result = report.evaluate_model(classifier, splits, tmp_path, tsne_sample=TSNE_SAMPLE,
+                                   flip_tta=True, verbose=False)
+    tta = result["accuracy_flip_tta"]
+    assert tta["train"] is None and set(tta) == {"train", "val", "test"}
+    x = _float(splits.test.images)
+    logits = classifier.predict(x, verbose=0) + classifier.predict(x[:, :, ::-1], verbose=0)
+    expected = float(np.mean(np.argmax(logits, axis=1) == splits.test.labels))
+    assert tta["test"] == pytest.approx(expected)
+    assert "flip test-time augmentation" in (tmp_path / "report.md").read_text()
+
+
 def test_a_given_probe_gives_the_accuracy_and_its_head_kind_is_named(autoencoder, splits,
                                                                      tmp_path):
     from keras_latent.models import Classifier, linear_head, mlp_head

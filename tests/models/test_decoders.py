@@ -85,3 +85,14 @@ def test_images_come_out_float32_under_mixed_precision(kind, config):
         keras.mixed_precision.set_global_policy(previous)
     assert hidden.compute_dtype == "float16"  # the body does run in half precision
     assert keras.backend.standardize_dtype(decoder(codes(4)).dtype) == "float32"
+
+
+def test_fast_preset_decoder_pads_back_to_the_image_size():
+    from keras_latent.models import build_autoencoder, get_preset
+    from keras_latent.models.blocks import conv_plan, resolve_config
+
+    config = get_preset("cifar_fast", channels=[8, 8, 8])
+    kind = config.pop("kind")
+    assert conv_plan((32, 32, 3), resolve_config(kind, config)) == [(31, 31), (15, 15), (7, 7), (3, 3)]
+    autoencoder = build_autoencoder((32, 32, 3), 16, **get_preset("cifar_fast", channels=[8, 8, 8]))
+    assert autoencoder.decoder.output_shape == (None, 32, 32, 3)
