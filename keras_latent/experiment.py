@@ -6,11 +6,13 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
 from pathlib import Path
 
 from keras_latent import paradigms
 from keras_latent.data import load_dataset
 from keras_latent.evaluation import evaluate_model
+from keras_latent.evaluation.metadata import run_metadata
 from keras_latent.models import save_model_atomic
 from keras_latent.paradigms import TrainingConfig
 
@@ -100,9 +102,25 @@ def finish(output_dir, metrics: dict) -> None:
 # these, so a method is defined once whichever way it is run.
 
 
-def _report(model, splits, output_dir, method, history, tsne, classifier=None, flip_tta=False):
+def _report(model, splits, output_dir, method, history, tsne, classifier=None, flip_tta=False,
+            config=None, phases=None):
+    metadata = run_metadata(seed=config.seed if config else None,
+                            precision=config.dtype_policy if config else None, phases=phases)
     return evaluate_model(model, splits, output_dir, method=method, history=history,
-                          tsne_sample=tsne, classifier=classifier, flip_tta=flip_tta)
+                          tsne_sample=tsne, classifier=classifier, flip_tta=flip_tta,
+                          metadata=metadata)
+
+
+class _Timer:
+    """Wall-clock seconds per phase of an experiment, for the report's run metadata."""
+
+    def __init__(self):
+        self.phases, self._start = {}, time.perf_counter()
+
+    def lap(self, name):
+        now = time.perf_counter()
+        self.phases[name] = now - self._start
+        self._start = now
 
 
 def autoencoder_experiment(splits, output_dir, *, architecture, latent_dim, config, loss="mae",
@@ -112,17 +130,20 @@ def autoencoder_experiment(splits, output_dir, *, architecture, latent_dim, conf
 
     ``probe`` is ``train_probe``'s head choice, e.g. ``{"head": "mlp", "head_kwargs": {...}}``
     (default: linear)."""
-    output_dir = Path(output_dir)
+    output_dir, timer = Path(output_dir), _Timer()
     run = paradigms.train_autoencoder(
         splits, architecture=architecture, latent_dim=latent_dim, loss=loss, augment=augment,
         config=config.replace(output_dir=str(output_dir / "checkpoints")),
     )
     # Saved before the probe freezes the (shared) encoder, so the file resumes training whole.
     save_model_atomic(run.model, output_dir / "autoencoder.keras")
+    timer.lap("training")
     probe_run = paradigms.train_probe(run.model.encoder, splits, **(probe or {}),
                                       config=_probe_config(probe_config, config))
     save_model_atomic(probe_run.model, output_dir / "probe.keras")
-    return _report(run.model, splits, output_dir, method, run.history, tsne, probe_run.model)
+    timer.lap("probe")
+    return _report(run.model, splits, output_dir, method, run.history, tsne, probe_run.model,
+                   config=config, phases=timer.phases)
 
 
 def classifier_experiment(splits, output_dir, *, architecture, latent_dim, config, head="linear",
@@ -130,14 +151,16 @@ def classifier_experiment(splits, output_dir, *, architecture, latent_dim, confi
                           method="classification-guided") -> dict:
     """Assignment 1.2.2: encoder and head trained together on the labels; the report gives
     the accuracy with and without flip test-time augmentation."""
-    output_dir = Path(output_dir)
+    output_dir, timer = Path(output_dir), _Timer()
     run = paradigms.train_classifier(
         splits, architecture=architecture, latent_dim=latent_dim, head=head,
         head_kwargs=head_kwargs, augment=augment, num_labels=num_labels,
         config=config.replace(output_dir=str(output_dir / "checkpoints")),
     )
     save_model_atomic(run.model, output_dir / "classifier.keras")
-    return _report(run.model, splits, output_dir, method, run.history, tsne, flip_tta=True)
+    timer.lap("training")
+    return _report(run.model, splits, output_dir, method, run.history, tsne, flip_tta=True,
+                   config=config, phases=timer.phases)
 
 
 def simclr_experiment(splits, output_dir, *, architecture, latent_dim, config, temperature=0.5,
@@ -145,7 +168,7 @@ def simclr_experiment(splits, output_dir, *, architecture, latent_dim, config, t
                       tsne=2000, method=None, **simclr_kwargs) -> dict:
     """Assignment 1.2.3: SimCLR (or the contrastive + denoising hybrid), then a frozen probe
     (``probe`` as in ``autoencoder_experiment``)."""
-    output_dir = Path(output_dir)
+    output_dir, timer = Path(output_dir), _Timer()
     method = method or ("SimCLR + denoising, frozen probe" if reconstruction_weight
                         else "SimCLR + frozen probe")
     run = paradigms.train_simclr(
@@ -154,10 +177,13 @@ def simclr_experiment(splits, output_dir, *, architecture, latent_dim, config, t
         config=config.replace(output_dir=str(output_dir / "checkpoints")), **simclr_kwargs,
     )
     save_model_atomic(run.model, output_dir / "simclr.keras")  # before the probe freezes it
+    timer.lap("training")
     probe_run = paradigms.train_probe(run.model.encoder, splits, num_labels=num_labels,
                                       **(probe or {}), config=_probe_config(probe_config, config))
     save_model_atomic(probe_run.model, output_dir / "probe.keras")
-    return _report(run.model, splits, output_dir, method, run.history, tsne, probe_run.model)
+    timer.lap("probe")
+    return _report(run.model, splits, output_dir, method, run.history, tsne, probe_run.model,
+                   config=config, phases=timer.phases)
 
 
 def random_baseline_experiment(splits, output_dir, *, architecture, latent_dim, config,
@@ -171,7 +197,8 @@ def random_baseline_experiment(splits, output_dir, *, architecture, latent_dim, 
     )
     save_model_atomic(run.model, output_dir / "probe.keras")
     # Reported as the encoder with its probe, like the trained encoders' rows it sits beside.
-    return _report(run.model.encoder, splits, output_dir, method, run.history, tsne, run.model)
+    return _report(run.model.encoder, splits, output_dir, method, run.history, tsne, run.model,
+                   config=config)
 
 
 def _probe_config(probe_config, config):

@@ -36,3 +36,19 @@ def test_quick_run_prints_positive_throughputs(tmp_path):
     # The final table names every measured variant.
     for variant in variants:
         assert variant in completed.stdout.split('{"kind": "done"')[-1]
+
+
+def test_precision_benchmark_compares_float32_with_bfloat16(tmp_path):
+    script = SCRIPT.parent / "precision_throughput.py"
+    completed = subprocess.run(
+        [sys.executable, str(script), "--quick", "--models", "benchmark", "--batch-size", "16"],
+        capture_output=True, text=True, timeout=300, cwd=tmp_path,
+        env={**os.environ, "CUDA_VISIBLE_DEVICES": ""},
+    )
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    records = [json.loads(line) for line in completed.stdout.splitlines() if line.startswith("{")]
+    assert records[0]["kind"] == "environment" and records[0]["mixed_policy"] == "mixed_bfloat16"
+    (measurement,) = [record for record in records if record["kind"] == "measurement"]
+    assert measurement["model"] == "benchmark"
+    assert set(measurement["images_per_s"]) == {"float32", "mixed_bfloat16"}
+    assert all(value > 0 for value in measurement["images_per_s"].values())

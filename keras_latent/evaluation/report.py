@@ -216,6 +216,17 @@ def _markdown(result):
     ]
     lines += [f"| {name} | {_format(value)} |" for name, value in
               result["per_class_accuracy"].items()]
+    run = result.get("run")
+    if run:
+        versions = ", ".join(f"{name} {value}" for name, value in run["versions"].items() if value)
+        phases = ", ".join(f"{name} {seconds:.0f} s" for name, seconds in run["phases_s"].items())
+        lines += ["", "## Run", "",
+                  f"- command: `{run['command']}`",
+                  f"- device: {run['device']} ({run['cpu_cores']} cores, load average "
+                  f"{run['load_average_1m']} at the end); precision: {run['precision']}",
+                  f"- seed: {run['seed']}; commit: {run['git_commit'] or 'not a git checkout'}",
+                  f"- versions: {versions}",
+                  f"- wall-clock: {phases}"]
     lines += ["", "## Plots", ""]
     for name, filename in result["plots"].items():
         title = plots.TITLES[name]
@@ -229,7 +240,7 @@ def _markdown(result):
 
 def evaluate_model(model, splits, output_dir, *, method=None, batch_size=256, tsne_sample=2000,
                    seed=0, probe_epochs=200, knn_k=20, history=None, num_images=8,
-                   classifier=None, flip_tta=False, verbose=True) -> dict:
+                   classifier=None, flip_tta=False, metadata=None, verbose=True) -> dict:
     """Score ``model`` on every split of ``splits`` and write the report into ``output_dir``.
 
     Args:
@@ -250,6 +261,8 @@ def evaluate_model(model, splits, output_dir, *, method=None, batch_size=256, ts
             instead of the built-in logistic-regression probe.
         flip_tta: also report the head's val/test accuracy with flip test-time augmentation
             (logits averaged over each image and its mirror image), labelled as such.
+        metadata: ``evaluation.metadata.run_metadata()`` of the run, stored as ``"run"`` with
+            this evaluation's own time added to its ``phases_s``.
         verbose: print a line before each slow step.
 
     Returns:
@@ -395,6 +408,9 @@ def evaluate_model(model, splits, output_dir, *, method=None, batch_size=256, ts
         plots.plot_history(history, path=output_dir / "history.png")
         plot_files["history"] = "history.png"
     result["plots"] = plot_files
+    if metadata is not None:
+        result["run"] = {**metadata, "phases_s": {
+            **metadata.get("phases_s", {}), "evaluation": round(time.perf_counter() - started, 1)}}
 
     write_text_atomic(output_dir / "metrics.json",
                       json.dumps(result, indent=2, allow_nan=False) + "\n")

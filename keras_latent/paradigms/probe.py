@@ -6,6 +6,7 @@ from __future__ import annotations
 import keras
 import numpy as np
 
+from keras_latent.data import resolve_augmentation, supervised_dataset
 from keras_latent.evaluation.metrics import encode
 from keras_latent.losses import SmoothedSparseCrossentropy
 from keras_latent.models import Classifier, build_encoder, linear_head, mlp_head
@@ -77,6 +78,7 @@ def compile_classifier(model, optimizer, jit_compile="auto", label_smoothing=0.0
 
 
 def train_probe(encoder, splits, *, head="linear", head_kwargs=None, num_labels=None,
+                augment=None, augmented_copies=0,
                 config: TrainingConfig | None = None) -> TrainingRun:
     """Fit a classifier head on the codes of a frozen ``encoder``; return ``Classifier``.
 
@@ -93,6 +95,10 @@ def train_probe(encoder, splits, *, head="linear", head_kwargs=None, num_labels=
         splits: the ``DatasetSplits`` to train (``train``), select (``val``) on.
         head: ``"linear"`` or ``"mlp"`` (``head_kwargs`` go to ``mlp_head``).
         num_labels: train on only this many labelled examples (few-shot), drawn with the seed.
+        augment, augmented_copies: add the codes of this many augmented copies of the training
+            images (e.g. ``"shift_flip"``: shifted and mirrored, labels unchanged) to the probe's
+            training set. The encoder stays frozen; the head sees more of what each class looks
+            like in code space, for one extra encoder pass per copy.
         config: defaults to ``PROBE_CONFIG``.
     """
     config = config or PROBE_CONFIG
@@ -103,6 +109,9 @@ def train_probe(encoder, splits, *, head="linear", head_kwargs=None, num_labels=
         chosen = labelled_subset(train_y, num_labels, seed=config.seed)
         train_x, train_y = train_x[chosen], train_y[chosen]
     train_z = encode(encoder, train_x)
+    if augmented_copies:
+        train_z, train_y = _with_augmented_codes(encoder, splits.name, train_x, train_y, train_z,
+                                                 augment, augmented_copies, config.seed)
     has_val = len(splits.val) > 0
     val_data = (encode(encoder, splits.val.images), splits.val.labels) if has_val else None
 
@@ -124,6 +133,20 @@ def train_probe(encoder, splits, *, head="linear", head_kwargs=None, num_labels=
         classifier = Classifier(encoder, probe_head, freeze_encoder=True)
         compile_classifier(classifier, make_optimizer(config, steps), config.jit_compile)
     return TrainingRun(classifier, history.history)
+
+
+def _with_augmented_codes(encoder, dataset, images, labels, codes, augment, copies, seed):
+    augmenter = resolve_augmentation(dataset, augment, seed=seed)
+    if augmenter is None:
+        raise ValueError("augmented_copies needs an augmentation: pass augment='shift_flip' "
+                         "(or another preset name, a dict of settings or a callable).")
+    all_codes, all_labels = [codes], [labels]
+    for copy in range(int(copies)):
+        batches = supervised_dataset(images, labels, 1024, augment=augmenter, shuffle=False,
+                                     seed=seed + 1 + copy).map(lambda x, y: x)
+        all_codes.append(np.asarray(encoder.predict(batches, verbose=0), dtype="float32"))
+        all_labels.append(labels)
+    return np.concatenate(all_codes), np.concatenate(all_labels)
 
 
 def train_random_baseline(splits, *, architecture="mnist_conv", latent_dim=128, head="linear",

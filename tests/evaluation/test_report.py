@@ -200,3 +200,19 @@ def test_diverged_model_is_rejected(splits, tmp_path):
         keras.layers.Identity()(inputs))
     with pytest.raises(ValueError, match="NaN or inf"):
         report.evaluate_model(keras.Model(inputs, codes), splits, tmp_path, verbose=False)
+
+
+def test_run_metadata_is_stored_and_reported(classifier, splits, tmp_path):
+    from keras_latent.evaluation.metadata import run_metadata
+
+    metadata = run_metadata(seed=3, precision="mixed_bfloat16", phases={"training": 12.34})
+    result = report.evaluate_model(classifier, splits, tmp_path, tsne_sample=TSNE_SAMPLE,
+                                   metadata=metadata, verbose=False)
+    run = json.loads((tmp_path / "metrics.json").read_text())["run"]
+    assert run == result["run"]
+    assert run["seed"] == 3 and run["precision"] == "mixed_bfloat16"
+    assert run["phases_s"]["training"] == 12.3 and run["phases_s"]["evaluation"] > 0
+    assert run["versions"]["keras"] == keras.__version__ and run["versions"]["tensorflow"]
+    assert run["device"] and "pytest" in run["command"]
+    markdown = (tmp_path / "report.md").read_text()
+    assert "## Run" in markdown and "mixed_bfloat16" in markdown

@@ -1,0 +1,88 @@
+"""What produced a result: command, versions, precision, device, seed, timings, commit.
+
+A ``metrics.json`` without this cannot be reproduced or compared fairly (a bfloat16 CPU run
+and a float32 GPU run give different numbers and very different times).
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+
+def run_metadata(*, seed=None, precision=None, phases=None) -> dict:
+    """A JSON-ready dict describing this process and machine.
+
+    Args:
+        seed: the run's seed.
+        precision: the Keras dtype policy name the run trained under.
+        phases: ``{phase name: wall-clock seconds}`` (e.g. training, probe, evaluation).
+    """
+    import keras
+
+    import keras_latent
+
+    return {
+        "command": " ".join(shlex.quote(arg) for arg in [Path(sys.executable).name, *sys.argv]),
+        "versions": {"keras_latent": keras_latent.__version__, "keras": keras.__version__,
+                     "tensorflow": _tensorflow_version(), "python": platform.python_version()},
+        "precision": precision,
+        "device": device_description(),
+        "cpu_cores": os.cpu_count(),
+        "load_average_1m": round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None,
+        "seed": seed,
+        "phases_s": {name: round(float(value), 1) for name, value in (phases or {}).items()},
+        "git_commit": git_commit(),
+    }
+
+
+def device_description() -> str:
+    """The GPU names when TensorFlow sees GPUs, else the CPU model."""
+    try:
+        import tensorflow as tf
+
+        gpus = tf.config.list_physical_devices("GPU")
+        names = [tf.config.experimental.get_device_details(gpu).get("device_name", gpu.name)
+                 for gpu in gpus]
+        if names:
+            return ", ".join(names)
+    except ImportError:
+        pass
+    return f"CPU: {_cpu_model()}"
+
+
+def git_commit() -> str | None:
+    """The checkout's commit (with "+dirty" for uncommitted changes), or None outside one."""
+    here = Path(__file__).resolve().parent
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True,
+                                text=True, timeout=5)
+        if commit.returncode != 0:
+            return None
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
+                               cwd=here, capture_output=True, text=True, timeout=5)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return commit.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
+
+
+def _tensorflow_version():
+    try:
+        import tensorflow as tf
+    except ImportError:
+        return None
+    return tf.__version__
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "unknown"
