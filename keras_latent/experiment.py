@@ -5,18 +5,48 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from pathlib import Path
+
+import numpy as np
 
 from keras_latent import paradigms
 from keras_latent.data import load_dataset
 from keras_latent.evaluation import evaluate_model
-from keras_latent.models import save_model_atomic
+from keras_latent.models import remove_leftovers, save_model_atomic
 from keras_latent.paradigms import TrainingConfig
 
 #: ``--quick``: a smoke run of a couple of minutes on a laptop CPU (a slice, one epoch).
 QUICK_LIMIT = 2000
 QUICK_EPOCHS = 1
+
+#: A recipe's exit status on an error the user can act on, as for ``keras-latent`` and the tuner.
+EXIT_ERROR = 2
+#: ... and on Ctrl-C (the shell's convention for SIGINT).
+EXIT_INTERRUPTED = 130
+
+
+class RunError(Exception):
+    """A failure a user can act on; ``run_recipe`` prints its one-line message and exits 2."""
+
+
+class TrainingDiverged(RunError):
+    """Training produced a non-finite loss or weights; nothing was saved over a good file."""
+
+
+def run_recipe(main, argv=None):
+    """Run a recipe's ``main`` as a script: one line on stderr, not a traceback, when it fails
+    in a way the user can fix (exit status 2) or is interrupted with Ctrl-C (130)."""
+    try:
+        main(argv)
+    except KeyboardInterrupt:
+        print("\ninterrupted: run the same command again to resume training from the last "
+              "finished epoch (or delete the output folder to start over)", file=sys.stderr)
+        sys.exit(EXIT_INTERRUPTED)
+    except RunError as error:
+        print(f"error: {error}", file=sys.stderr)
+        sys.exit(EXIT_ERROR)
 
 
 def recipe_parser(doc: str, *, name: str, epochs: int, batch_size: int,
@@ -62,11 +92,13 @@ def setup(args, dataset: str, base: TrainingConfig | None = None, **config_overr
     try:
         splits = load_dataset(dataset, data_dir=args.data_dir, seed=args.seed)
     except ValueError as error:
-        sys.exit(f"error: {error}")
+        print(f"error: {error}", file=sys.stderr)
+        sys.exit(EXIT_ERROR)
     if args.limit:
         splits = splits.limit(args.limit, seed=args.seed)
     output_dir = Path(args.output)
     output_dir.mkdir(parents=True, exist_ok=True)
+    remove_leftovers(output_dir)  # temporary files of a save that was killed
     config = (base or TrainingConfig()).replace(
         epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.learning_rate,
         seed=args.seed, verbose=0 if args.quiet else "auto", precision=args.precision,
@@ -100,6 +132,28 @@ def finish(output_dir, metrics: dict) -> None:
 # these, so a method is defined once whichever way it is run.
 
 
+def check_finite(run, what, good_file=None) -> None:
+    """Raise ``TrainingDiverged`` when ``run``'s loss or weights are not finite.
+
+    Called before a run's model is saved or used, so a diverged model never replaces a good
+    file nor feeds the next phase. ``good_file`` is what the message points to instead (the
+    best checkpoint before the blow-up, when one was saved)."""
+    losses = run.history.get("loss", [])
+    bad_epoch = next((epoch for epoch, value in enumerate(losses, 1)
+                      if not math.isfinite(value)), None)
+    if bad_epoch is None and all(np.isfinite(w).all() for w in run.model.get_weights()):
+        return
+    where = (f"the loss was {losses[bad_epoch - 1]} in epoch {bad_epoch}" if bad_epoch
+             else "its weights are not finite")
+    if good_file is not None and Path(good_file).is_file():
+        kept = f"the last good model is {good_file}"
+    else:
+        kept = "no good model was saved"
+    hint = "" if what == "probe" else " Try a lower --learning-rate."
+    raise TrainingDiverged(f"{what} training diverged ({where}); {kept}; nothing was saved "
+                           f"over it.{hint}")
+
+
 def _report(model, splits, output_dir, method, history, tsne, classifier=None, flip_tta=False):
     return evaluate_model(model, splits, output_dir, method=method, history=history,
                           tsne_sample=tsne, classifier=classifier, flip_tta=flip_tta)
@@ -117,10 +171,12 @@ def autoencoder_experiment(splits, output_dir, *, architecture, latent_dim, conf
         splits, architecture=architecture, latent_dim=latent_dim, loss=loss, augment=augment,
         config=config.replace(output_dir=str(output_dir / "checkpoints")),
     )
+    check_finite(run, "autoencoder", output_dir / "checkpoints" / "best.keras")
     # Saved before the probe freezes the (shared) encoder, so the file resumes training whole.
     save_model_atomic(run.model, output_dir / "autoencoder.keras")
     probe_run = paradigms.train_probe(run.model.encoder, splits, **(probe or {}),
                                       config=_probe_config(probe_config, config))
+    check_finite(probe_run, "probe", output_dir / "autoencoder.keras")
     save_model_atomic(probe_run.model, output_dir / "probe.keras")
     return _report(run.model, splits, output_dir, method, run.history, tsne, probe_run.model)
 
@@ -136,6 +192,7 @@ def classifier_experiment(splits, output_dir, *, architecture, latent_dim, confi
         head_kwargs=head_kwargs, augment=augment, num_labels=num_labels,
         config=config.replace(output_dir=str(output_dir / "checkpoints")),
     )
+    check_finite(run, "classifier", output_dir / "checkpoints" / "best.keras")
     save_model_atomic(run.model, output_dir / "classifier.keras")
     return _report(run.model, splits, output_dir, method, run.history, tsne, flip_tta=True)
 
@@ -153,9 +210,11 @@ def simclr_experiment(splits, output_dir, *, architecture, latent_dim, config, t
         reconstruction_weight=reconstruction_weight,
         config=config.replace(output_dir=str(output_dir / "checkpoints")), **simclr_kwargs,
     )
+    check_finite(run, "SimCLR", output_dir / "checkpoints" / "best.keras")
     save_model_atomic(run.model, output_dir / "simclr.keras")  # before the probe freezes it
     probe_run = paradigms.train_probe(run.model.encoder, splits, num_labels=num_labels,
                                       **(probe or {}), config=_probe_config(probe_config, config))
+    check_finite(probe_run, "probe", output_dir / "simclr.keras")
     save_model_atomic(probe_run.model, output_dir / "probe.keras")
     return _report(run.model, splits, output_dir, method, run.history, tsne, probe_run.model)
 
@@ -169,6 +228,7 @@ def random_baseline_experiment(splits, output_dir, *, architecture, latent_dim, 
         splits, architecture=architecture, latent_dim=latent_dim, num_labels=num_labels,
         **(probe or {}), config=_probe_config(probe_config, config),
     )
+    check_finite(run, "probe")
     save_model_atomic(run.model, output_dir / "probe.keras")
     # Reported as the encoder with its probe, like the trained encoders' rows it sits beside.
     return _report(run.model.encoder, splits, output_dir, method, run.history, tsne, run.model)

@@ -9,7 +9,6 @@ and a grid of the latent t-SNE maps.
 """
 
 import argparse
-import sys
 from pathlib import Path
 
 import cifar_autoencoder
@@ -65,4 +64,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    experiment.run_recipe(main)

@@ -199,10 +199,12 @@ class KNNMonitor(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         if logs is None or (epoch + 1) % self.every:
             return
-        logs["val_knn_accuracy"] = knn_accuracy(
-            self._codes(self.train_images), self.train_labels,
-            self._codes(self.val_images), self.val_labels, k=self.k,
-        )
+        train_codes, val_codes = self._codes(self.train_images), self._codes(self.val_images)
+        if not (np.isfinite(train_codes).all() and np.isfinite(val_codes).all()):
+            logs["val_knn_accuracy"] = float("nan")  # diverged: k-NN cannot rank NaN codes
+            return
+        logs["val_knn_accuracy"] = knn_accuracy(train_codes, self.train_labels,
+                                                val_codes, self.val_labels, k=self.k)
 
 
 def default_callbacks(output_dir, *, monitor="val_loss", mode="min", monitors=(), extra=()):

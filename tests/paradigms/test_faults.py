@@ -161,3 +161,71 @@ def test_leftovers_of_killed_saves_are_removed_when_a_run_starts(tmp_path):
     _fit(tmp_path, 1)
     assert not [path for path in leftovers if path.exists()]
     assert keep.exists()
+
+
+# ------------------------------------------------------------------ diverged runs (item 3)
+
+
+class _BlowUp(keras.callbacks.Callback):
+    """Sets the weights to NaN at the first batch of ``epoch``, as a too-high learning rate
+    would (one NaN kernel is not enough: ReLU turns NaN into 0 on the CPU)."""
+
+    def __init__(self, epoch):
+        super().__init__()
+        self.epoch, self.current = epoch, None
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.current = epoch
+
+    def on_train_batch_begin(self, batch, logs=None):
+        if self.current == self.epoch and batch == 0:
+            for variable in self.model.trainable_variables:
+                variable.assign(np.full(variable.shape, np.nan, dtype=variable.dtype))
+
+
+def test_a_diverged_run_keeps_the_good_files_and_says_so(mnist_small, tmp_path):
+    from keras_latent import experiment, paradigms
+    from tests.paradigms.conftest import LATENT_DIM, TINY_CONV
+
+    good = tmp_path / "autoencoder.keras"
+    good.write_bytes(b"an earlier good model")
+    config = paradigms.TrainingConfig(epochs=2, batch_size=64, verbose=0,
+                                      callbacks=(_BlowUp(epoch=1),))
+    with pytest.raises(experiment.TrainingDiverged,
+                       match=r"loss was nan in epoch 2.*last good model is .*best\.keras"):
+        experiment.autoencoder_experiment(mnist_small.limit(200, seed=0), tmp_path,
+                                          architecture=TINY_CONV, latent_dim=LATENT_DIM,
+                                          config=config, tsne=50)
+    assert good.read_bytes() == b"an earlier good model"
+    assert not (tmp_path / "probe.keras").exists() and not (tmp_path / "metrics.json").exists()
+    from keras_latent.models import load_model
+
+    best = load_model(tmp_path / "checkpoints" / "best.keras")  # the epoch-1 model, finite
+    assert all(np.isfinite(w).all() for w in best.get_weights())
+
+
+@pytest.mark.parametrize("learning_rate", [0.0, -1e-3, float("inf"), float("nan")])
+def test_a_learning_rate_that_cannot_train_is_refused_up_front(learning_rate):
+    from keras_latent.paradigms import TrainingConfig
+
+    with pytest.raises(ValueError, match="learning_rate must be finite and > 0"):
+        TrainingConfig(learning_rate=learning_rate)
+
+
+@pytest.mark.parametrize("error, status, words", [
+    ("diverged", 2, "error: autoencoder training diverged"),
+    (KeyboardInterrupt, 130, "run the same command again to resume"),
+])
+def test_a_recipe_ends_with_one_line_and_its_status(capsys, error, status, words):
+    from keras_latent import experiment
+
+    def main(argv):
+        if error is KeyboardInterrupt:
+            raise KeyboardInterrupt
+        raise experiment.TrainingDiverged("autoencoder training diverged (the loss was nan)")
+
+    with pytest.raises(SystemExit) as exit_:
+        experiment.run_recipe(main, [])
+    assert exit_.value.code == status
+    message = capsys.readouterr().err.strip()
+    assert words in message and len(message.splitlines()) == 1
