@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import sys
 from pathlib import Path
 
@@ -49,6 +50,51 @@ def run_recipe(main, argv=None):
         sys.exit(EXIT_ERROR)
 
 
+def positive_int(text: str) -> int:
+    """argparse ``type``: an integer >= 1 (argparse names the flag and exits 2 otherwise)."""
+    return _number(text, int, "an integer >= 1", lambda value: value >= 1)
+
+
+def non_negative_int(text: str) -> int:
+    """argparse ``type``: an integer >= 0."""
+    return _number(text, int, "an integer >= 0", lambda value: value >= 0)
+
+
+def positive_float(text: str) -> float:
+    """argparse ``type``: a finite number > 0 (no 0, inf or nan)."""
+    return _number(text, float, "a finite number > 0",
+                   lambda value: math.isfinite(value) and value > 0)
+
+
+def non_negative_float(text: str) -> float:
+    """argparse ``type``: a finite number >= 0."""
+    return _number(text, float, "a finite number >= 0",
+                   lambda value: math.isfinite(value) and value >= 0)
+
+
+def _number(text, kind, expected, valid):
+    try:
+        value = kind(text)
+    except ValueError:
+        value = None
+    if value is None or not valid(value):
+        raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}")
+    return value
+
+
+def output_folder(text: str) -> Path:
+    """argparse ``type``: a folder that is, or can be created, and written to."""
+    path = Path(text)
+    existing = path
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise argparse.ArgumentTypeError(f"{existing} is a file, not a folder; pass a folder")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise argparse.ArgumentTypeError(f"{existing} is not writable; pass another folder")
+    return path
+
+
 def recipe_parser(doc: str, *, name: str, epochs: int, batch_size: int,
                   learning_rate: float) -> argparse.ArgumentParser:
     """The flags every recipe takes; defaults come from the recipe's hyperparameter block."""
@@ -60,12 +106,12 @@ def recipe_parser(doc: str, *, name: str, epochs: int, batch_size: int,
     parser.add_argument("--data-dir", default=None,
                         help="folder with mnist.npz / cifar10.npz (else KERAS_LATENT_DATA_DIR, "
                              "Keras' cache, then TensorFlow Datasets)")
-    parser.add_argument("--output", default=f"runs/{name}", help="run folder")
-    parser.add_argument("--epochs", type=int, default=epochs)
-    parser.add_argument("--batch-size", type=int, default=batch_size)
-    parser.add_argument("--learning-rate", type=float, default=learning_rate)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--limit", type=int, default=None,
+    parser.add_argument("--output", type=output_folder, default=f"runs/{name}", help="run folder")
+    parser.add_argument("--epochs", type=positive_int, default=epochs)
+    parser.add_argument("--batch-size", type=positive_int, default=batch_size)
+    parser.add_argument("--learning-rate", type=positive_float, default=learning_rate)
+    parser.add_argument("--seed", type=non_negative_int, default=0)
+    parser.add_argument("--limit", type=positive_int, default=None,
                         help="cap every split at N examples, for a quick look")
     parser.add_argument("--quick", action="store_true",
                         help=f"smoke run: --limit {QUICK_LIMIT}, {QUICK_EPOCHS} epoch, small t-SNE")
