@@ -229,3 +229,47 @@ def test_a_recipe_ends_with_one_line_and_its_status(capsys, error, status, words
     assert exit_.value.code == status
     message = capsys.readouterr().err.strip()
     assert words in message and len(message.splitlines()) == 1
+
+
+# ------------------------------------------- short runs (item 8) and stuck runs (item 9)
+
+
+def test_batch_norm_momentum_fits_the_length_of_the_run():
+    from keras_latent.models import build_encoder
+    from keras_latent.paradigms.fitting import architecture_config, bn_momentum_for
+
+    # --quick: 2000 images, batch 128, one epoch = 16 steps; Keras' 0.99 would leave 85 % of
+    # the initial statistics in the model that is evaluated.
+    short = architecture_config("mnist_conv", total_steps=16)
+    assert short["bn_momentum"] == pytest.approx(bn_momentum_for(16))
+    assert 0.01 ** (1 / 16) == pytest.approx(short["bn_momentum"]) and short["bn_momentum"] < 0.8
+    assert architecture_config("mnist_conv", total_steps=10_000)["bn_momentum"] == 0.99
+    assert "bn_momentum" not in architecture_config("mnist_conv")  # builders' default
+    assert architecture_config("cifar_fast", total_steps=16)["bn_momentum"] == 0.4  # its own
+    assert "bn_momentum" not in architecture_config("mnist_mlp", total_steps=16)
+    encoder = build_encoder((28, 28, 1), 8, **short)
+    momenta = {layer.momentum for layer in encoder.layers
+               if isinstance(layer, keras.layers.BatchNormalization)}
+    assert momenta == {short["bn_momentum"]}
+
+
+def test_a_training_loss_that_does_not_move_is_reported():
+    import tensorflow as tf
+
+    from keras_latent.paradigms import TrainingConfig
+    from keras_latent.paradigms.fitting import fit
+
+    rng = np.random.default_rng(0)
+    data = tf.data.Dataset.from_tensor_slices(
+        (rng.random((32, 4), dtype=np.float32), rng.random((32, 1), dtype=np.float32))).batch(8)
+    config = TrainingConfig(epochs=3, verbose=0, schedule="constant", learning_rate=0.05)
+    frozen = _tiny_model()
+    frozen.trainable = False
+    frozen.compile(optimizer="adam", loss="mse")
+    with pytest.warns(UserWarning, match="did not move over 3 epochs"):
+        fit(frozen, data, None, config, monitor="loss", mode="min")
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        fit(_tiny_model(), data, None, config, monitor="loss", mode="min")
