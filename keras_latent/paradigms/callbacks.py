@@ -86,7 +86,8 @@ def best_so_far(checkpoint_path, log_path, monitor, mode="min"):
     state = AtomicModelCheckpoint.state_path(checkpoint_path)
     try:
         saved = json.loads(state.read_text())
-        if (saved.get("monitor"), saved.get("mode")) == (monitor, mode) and _finite(saved.get("best")):
+        same = (saved.get("monitor"), saved.get("mode")) == (monitor, mode)
+        if same and _finite(saved.get("best")):
             return float(saved["best"])
     except (OSError, ValueError, AttributeError):
         pass

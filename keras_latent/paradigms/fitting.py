@@ -36,9 +36,8 @@ def architecture_config(architecture, *, total_steps: int | None = None) -> dict
     elif isinstance(architecture, dict):
         config = dict(architecture)
     else:
-        raise TypeError(
-            f"architecture must be a preset name or a config dict, got {type(architecture).__name__}."
-        )
+        raise TypeError("architecture must be a preset name or a config dict, got "
+                        f"{type(architecture).__name__}.")
     if (total_steps is not None and config.get("kind", "conv") == "conv"
             and config.get("batch_norm") and "bn_momentum" not in config):
         config["bn_momentum"] = bn_momentum_for(total_steps)
