@@ -5,20 +5,96 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
+import os
 import sys
 import time
 from pathlib import Path
+
+import numpy as np
 
 from keras_latent import paradigms
 from keras_latent.data import load_dataset
 from keras_latent.evaluation import evaluate_model
 from keras_latent.evaluation.metadata import run_metadata
-from keras_latent.models import save_model_atomic
+from keras_latent.models import remove_leftovers, save_model_atomic
 from keras_latent.paradigms import TrainingConfig
 
 #: ``--quick``: a smoke run of a couple of minutes on a laptop CPU (a slice, one epoch).
 QUICK_LIMIT = 2000
 QUICK_EPOCHS = 1
+
+#: A recipe's exit status on an error the user can act on, as for ``keras-latent`` and the tuner.
+EXIT_ERROR = 2
+#: ... and on Ctrl-C (the shell's convention for SIGINT).
+EXIT_INTERRUPTED = 130
+
+
+class RunError(Exception):
+    """A failure a user can act on; ``run_recipe`` prints its one-line message and exits 2."""
+
+
+class TrainingDiverged(RunError):
+    """Training produced a non-finite loss or weights; nothing was saved over a good file."""
+
+
+def run_recipe(main, argv=None):
+    """Run a recipe's ``main`` as a script: one line on stderr, not a traceback, when it fails
+    in a way the user can fix (exit status 2) or is interrupted with Ctrl-C (130)."""
+    try:
+        main(argv)
+    except KeyboardInterrupt:
+        print("\ninterrupted: run the same command again to resume training from the last "
+              "finished epoch (or delete the output folder to start over)", file=sys.stderr)
+        sys.exit(EXIT_INTERRUPTED)
+    except RunError as error:
+        print(f"error: {error}", file=sys.stderr)
+        sys.exit(EXIT_ERROR)
+
+
+def positive_int(text: str) -> int:
+    """argparse ``type``: an integer >= 1 (argparse names the flag and exits 2 otherwise)."""
+    return _number(text, int, "an integer >= 1", lambda value: value >= 1)
+
+
+def non_negative_int(text: str) -> int:
+    """argparse ``type``: an integer >= 0."""
+    return _number(text, int, "an integer >= 0", lambda value: value >= 0)
+
+
+def positive_float(text: str) -> float:
+    """argparse ``type``: a finite number > 0 (no 0, inf or nan)."""
+    return _number(text, float, "a finite number > 0",
+                   lambda value: math.isfinite(value) and value > 0)
+
+
+def non_negative_float(text: str) -> float:
+    """argparse ``type``: a finite number >= 0."""
+    return _number(text, float, "a finite number >= 0",
+                   lambda value: math.isfinite(value) and value >= 0)
+
+
+def _number(text, kind, expected, valid):
+    try:
+        value = kind(text)
+    except ValueError:
+        value = None
+    if value is None or not valid(value):
+        raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}")
+    return value
+
+
+def output_folder(text: str) -> Path:
+    """argparse ``type``: a folder that is, or can be created, and written to."""
+    path = Path(text)
+    existing = path
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise argparse.ArgumentTypeError(f"{existing} is a file, not a folder; pass a folder")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise argparse.ArgumentTypeError(f"{existing} is not writable; pass another folder")
+    return path
 
 
 def recipe_parser(doc: str, *, name: str, epochs: int, batch_size: int,
@@ -32,12 +108,12 @@ def recipe_parser(doc: str, *, name: str, epochs: int, batch_size: int,
     parser.add_argument("--data-dir", default=None,
                         help="folder with mnist.npz / cifar10.npz (else KERAS_LATENT_DATA_DIR, "
                              "Keras' cache, then TensorFlow Datasets)")
-    parser.add_argument("--output", default=f"runs/{name}", help="run folder")
-    parser.add_argument("--epochs", type=int, default=epochs)
-    parser.add_argument("--batch-size", type=int, default=batch_size)
-    parser.add_argument("--learning-rate", type=float, default=learning_rate)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--limit", type=int, default=None,
+    parser.add_argument("--output", type=output_folder, default=f"runs/{name}", help="run folder")
+    parser.add_argument("--epochs", type=positive_int, default=epochs)
+    parser.add_argument("--batch-size", type=positive_int, default=batch_size)
+    parser.add_argument("--learning-rate", type=positive_float, default=learning_rate)
+    parser.add_argument("--seed", type=non_negative_int, default=0)
+    parser.add_argument("--limit", type=positive_int, default=None,
                         help="cap every split at N examples, for a quick look")
     parser.add_argument("--quick", action="store_true",
                         help=f"smoke run: --limit {QUICK_LIMIT}, {QUICK_EPOCHS} epoch, small t-SNE")
@@ -64,11 +140,13 @@ def setup(args, dataset: str, base: TrainingConfig | None = None, **config_overr
     try:
         splits = load_dataset(dataset, data_dir=args.data_dir, seed=args.seed)
     except ValueError as error:
-        sys.exit(f"error: {error}")
+        print(f"error: {error}", file=sys.stderr)
+        sys.exit(EXIT_ERROR)
     if args.limit:
         splits = splits.limit(args.limit, seed=args.seed)
     output_dir = Path(args.output)
     output_dir.mkdir(parents=True, exist_ok=True)
+    remove_leftovers(output_dir)  # temporary files of a save that was killed
     config = (base or TrainingConfig()).replace(
         epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.learning_rate,
         seed=args.seed, verbose=0 if args.quiet else "auto", precision=args.precision,
@@ -100,6 +178,28 @@ def finish(output_dir, metrics: dict) -> None:
 # Each trains one paradigm, saves its `.keras` models atomically into `output_dir`, and writes
 # the evaluation report there (metrics.json, PNGs, report.md). Recipes and the comparison call
 # these, so a method is defined once whichever way it is run.
+
+
+def check_finite(run, what, good_file=None) -> None:
+    """Raise ``TrainingDiverged`` when ``run``'s loss or weights are not finite.
+
+    Called before a run's model is saved or used, so a diverged model never replaces a good
+    file nor feeds the next phase. ``good_file`` is what the message points to instead (the
+    best checkpoint before the blow-up, when one was saved)."""
+    losses = run.history.get("loss", [])
+    bad_epoch = next((epoch for epoch, value in enumerate(losses, 1)
+                      if not math.isfinite(value)), None)
+    if bad_epoch is None and all(np.isfinite(w).all() for w in run.model.get_weights()):
+        return
+    where = (f"the loss was {losses[bad_epoch - 1]} in epoch {bad_epoch}" if bad_epoch
+             else "its weights are not finite")
+    if good_file is not None and Path(good_file).is_file():
+        kept = f"the last good model is {good_file}"
+    else:
+        kept = "no good model was saved"
+    hint = "" if what == "probe" else " Try a lower --learning-rate."
+    raise TrainingDiverged(f"{what} training diverged ({where}); {kept}; nothing was saved "
+                           f"over it.{hint}")
 
 
 def _report(model, splits, output_dir, method, history, tsne, classifier=None, flip_tta=False,
@@ -135,11 +235,13 @@ def autoencoder_experiment(splits, output_dir, *, architecture, latent_dim, conf
         splits, architecture=architecture, latent_dim=latent_dim, loss=loss, augment=augment,
         config=config.replace(output_dir=str(output_dir / "checkpoints")),
     )
+    check_finite(run, "autoencoder", output_dir / "checkpoints" / "best.keras")
     # Saved before the probe freezes the (shared) encoder, so the file resumes training whole.
     save_model_atomic(run.model, output_dir / "autoencoder.keras")
     timer.lap("training")
     probe_run = paradigms.train_probe(run.model.encoder, splits, **(probe or {}),
                                       config=_probe_config(probe_config, config))
+    check_finite(probe_run, "probe", output_dir / "autoencoder.keras")
     save_model_atomic(probe_run.model, output_dir / "probe.keras")
     timer.lap("probe")
     return _report(run.model, splits, output_dir, method, run.history, tsne, probe_run.model,
@@ -157,6 +259,7 @@ def classifier_experiment(splits, output_dir, *, architecture, latent_dim, confi
         head_kwargs=head_kwargs, augment=augment, num_labels=num_labels,
         config=config.replace(output_dir=str(output_dir / "checkpoints")),
     )
+    check_finite(run, "classifier", output_dir / "checkpoints" / "best.keras")
     save_model_atomic(run.model, output_dir / "classifier.keras")
     timer.lap("training")
     return _report(run.model, splits, output_dir, method, run.history, tsne, flip_tta=True,
@@ -176,10 +279,12 @@ def simclr_experiment(splits, output_dir, *, architecture, latent_dim, config, t
         reconstruction_weight=reconstruction_weight,
         config=config.replace(output_dir=str(output_dir / "checkpoints")), **simclr_kwargs,
     )
+    check_finite(run, "SimCLR", output_dir / "checkpoints" / "best.keras")
     save_model_atomic(run.model, output_dir / "simclr.keras")  # before the probe freezes it
     timer.lap("training")
     probe_run = paradigms.train_probe(run.model.encoder, splits, num_labels=num_labels,
                                       **(probe or {}), config=_probe_config(probe_config, config))
+    check_finite(probe_run, "probe", output_dir / "simclr.keras")
     save_model_atomic(probe_run.model, output_dir / "probe.keras")
     timer.lap("probe")
     return _report(run.model, splits, output_dir, method, run.history, tsne, probe_run.model,
@@ -195,6 +300,7 @@ def random_baseline_experiment(splits, output_dir, *, architecture, latent_dim, 
         splits, architecture=architecture, latent_dim=latent_dim, num_labels=num_labels,
         **(probe or {}), config=_probe_config(probe_config, config),
     )
+    check_finite(run, "probe")
     save_model_atomic(run.model, output_dir / "probe.keras")
     # Reported as the encoder with its probe, like the trained encoders' rows it sits beside.
     return _report(run.model.encoder, splits, output_dir, method, run.history, tsne, run.model,

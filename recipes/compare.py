@@ -9,7 +9,6 @@ and a grid of the latent t-SNE maps.
 """
 
 import argparse
-import sys
 from pathlib import Path
 
 import cifar_autoencoder
@@ -35,7 +34,7 @@ def main(argv=None):
                "--quiet) are passed to every recipe.",
     )
     parser.add_argument("--dataset", choices=["mnist", "cifar10", "both"], default="mnist")
-    parser.add_argument("--output", default="runs/compare")
+    parser.add_argument("--output", type=experiment.output_folder, default="runs/compare")
     args, passthrough = parser.parse_known_args(argv)
     datasets = ["mnist", "cifar10"] if args.dataset == "both" else [args.dataset]
     for dataset in datasets:
@@ -65,4 +64,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    experiment.run_recipe(main)

@@ -33,7 +33,8 @@ def _encoder(path, train, splits, config):
 def main(argv=None):
     parser = experiment.recipe_parser(__doc__, name="few_shot", epochs=EPOCHS,
                                       batch_size=BATCH_SIZE, learning_rate=LEARNING_RATE)
-    parser.add_argument("--num-labels", type=int, nargs="+", default=NUM_LABELS)
+    parser.add_argument("--num-labels", type=experiment.positive_int, nargs="+",
+                        default=NUM_LABELS)
     parser.add_argument("--autoencoder", help="a saved autoencoder.keras to probe")
     parser.add_argument("--simclr", help="a saved simclr.keras to probe")
     args = parser.parse_args(argv)
@@ -74,4 +75,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    experiment.run_recipe(main)

@@ -27,8 +27,10 @@ LEARNING_RATE = 2e-3
 def main(argv=None):
     parser = experiment.recipe_parser(__doc__, name="latent_sweep", epochs=EPOCHS,
                                       batch_size=BATCH_SIZE, learning_rate=LEARNING_RATE)
-    parser.add_argument("--latent-dims", type=int, nargs="+", default=LATENT_DIMS)
-    parser.add_argument("--base-channels", type=int, nargs="+", default=BASE_CHANNELS)
+    parser.add_argument("--latent-dims", type=experiment.positive_int, nargs="+",
+                        default=LATENT_DIMS)
+    parser.add_argument("--base-channels", type=experiment.positive_int, nargs="+",
+                        default=BASE_CHANNELS)
     args = parser.parse_args(argv)
     splits, config, output_dir = experiment.setup(args, DATASET)
     test_images = M.to_unit_float(splits.test.images)
@@ -62,4 +64,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    experiment.run_recipe(main)

@@ -32,8 +32,9 @@ PROBE_LEARNING_RATE = 3e-3
 def main(argv=None):
     parser = experiment.recipe_parser(__doc__, name="mnist_simclr", epochs=EPOCHS,
                                       batch_size=BATCH_SIZE, learning_rate=LEARNING_RATE)
-    parser.add_argument("--temperature", type=float, default=TEMPERATURE)
-    parser.add_argument("--denoise", type=float, default=0.0, metavar="WEIGHT",
+    parser.add_argument("--temperature", type=experiment.positive_float, default=TEMPERATURE)
+    parser.add_argument("--denoise", type=experiment.non_negative_float, default=0.0,
+                        metavar="WEIGHT",
                         help="weight of the denoising reconstruction loss (0 = plain SimCLR)")
     args = parser.parse_args(argv)
     splits, config, output_dir = experiment.setup(args, DATASET, warmup_epochs=WARMUP_EPOCHS)
@@ -50,4 +51,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    experiment.run_recipe(main)

@@ -16,7 +16,6 @@ import json
 import math
 import os
 import sys
-import tempfile
 from pathlib import Path
 
 if __package__ in (None, ""):  # `python tuning/search.py`: make `tuning` importable
@@ -128,18 +127,11 @@ def _check_environment(parser):
 
 
 def write_json_atomic(path: Path, obj) -> None:
-    """Write to a temp file beside ``path`` and rename: readers never see half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as handle:
-            json.dump(obj, handle, indent=2, sort_keys=True)
-            handle.write("\n")
-        os.replace(temporary, path)
-    except BaseException:
-        if os.path.exists(temporary):
-            os.remove(temporary)
-        raise
+    """Write to a temp file beside ``path`` and rename: readers never see half a file (and the
+    file gets the umask's mode, as every other output does)."""
+    from keras_latent.models import write_json_atomic as write  # heavy: after argument checks
+
+    write(path, obj)
 
 
 def check_spec(parser, project_dir: Path, spec: dict) -> None:

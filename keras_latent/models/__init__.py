@@ -15,7 +15,13 @@ from keras_latent.models.decoders import build_decoder  # noqa: F401
 from keras_latent.models.encoders import build_encoder  # noqa: F401
 from keras_latent.models.heads import linear_head, mlp_head, projection_head  # noqa: F401
 from keras_latent.models.presets import PRESETS, get_preset  # noqa: F401
-from keras_latent.models.saving import ModelFileError, load_model, save_model_atomic  # noqa: F401
+from keras_latent.models.saving import (  # noqa: F401
+    ModelFileError,
+    load_model,
+    remove_leftovers,
+    save_model_atomic,
+    write_json_atomic,
+)
 
 # SimCLR (models/simclr.py) is exported below by its author.
 from keras_latent.models.simclr import SimCLR  # noqa: F401

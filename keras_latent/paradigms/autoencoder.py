@@ -86,7 +86,8 @@ def train_autoencoder(splits, *, architecture="mnist_conv", latent_dim=128, loss
         config: optimisation and bookkeeping settings.
     """
     config = config or TrainingConfig()
-    arch = architecture_config(architecture)
+    arch = architecture_config(architecture, total_steps=config.epochs * steps_per_epoch(
+        len(splits.train), config.batch_size))
     with training_scope(config):
         encoder = build_encoder(splits.image_shape, latent_dim, **arch)
         adapt_whitening(encoder, splits.train.images)
@@ -105,7 +106,8 @@ def train_decoder(encoder, splits, *, architecture="mnist_conv", loss="mae",
     latent space keeps. The encoder's weights and batch-norm statistics do not change.
     """
     config = config or TrainingConfig()
-    arch = architecture_config(architecture)
+    arch = architecture_config(architecture, total_steps=config.epochs * steps_per_epoch(
+        len(splits.train), config.batch_size))
     latent_dim = encoder.output_shape[-1]
     with training_scope(config):
         encoder.trainable = False  # Keras 3 also runs frozen BatchNorm in inference mode.

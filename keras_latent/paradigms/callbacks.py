@@ -1,41 +1,178 @@
-"""Callbacks the paradigms add by default: checkpoints that cannot be half-written, an online
-k-NN monitor of representation quality, and the standard resume/log/NaN guards."""
+"""Callbacks the paradigms add by default: checkpoints that cannot be half-written and that
+survive a resume, resume state that a kill cannot corrupt, an online k-NN monitor of
+representation quality, and the standard log/NaN guards."""
 
 from __future__ import annotations
 
+import csv
+import json
+import math
 import os
+import shutil
+import warnings
 from pathlib import Path
 
 import keras
 import numpy as np
 
 from keras_latent.evaluation.metrics import encode, knn_accuracy
+from keras_latent.models.saving import (
+    atomic_path,
+    copy_atomic,
+    remove_leftovers,
+    save_model_atomic,
+    write_json_atomic,
+)
+
+#: What a damaged resume-state file raises while it is read (h5py: OSError; json: ValueError).
+_UNREADABLE = (OSError, ValueError, KeyError, TypeError)
+
+
+def _finite(value) -> bool:
+    try:
+        return math.isfinite(float(value))
+    except (TypeError, ValueError):
+        return False
 
 
 class AtomicModelCheckpoint(keras.callbacks.ModelCheckpoint):
-    """``ModelCheckpoint`` that writes a temporary file and renames it into place.
+    """Best-only ``ModelCheckpoint`` that a kill, a full disk or a resume cannot spoil.
 
-    A run killed while saving leaves the previous best checkpoint intact instead of a truncated
-    zip. Only epoch-frequency saving is supported (what the paradigms use).
+    - The model is written by ``save_model_atomic`` (a temporary file renamed into place; a
+      mixed-precision model as its float32 twin), so a kill leaves the previous best intact.
+    - The best value is kept in a JSON file beside the model (``best.keras`` ->
+      ``best.json``); ``best_so_far`` reads it back so that a resumed run passes it as
+      ``initial_value_threshold`` and a worse first resumed epoch does not overwrite the file.
+    - A NaN or infinite value is never an improvement.
+
+    Only epoch-frequency saving of whole models is supported (what the paradigms use).
     """
 
     def __init__(self, filepath, **kwargs):
         if kwargs.get("save_freq", "epoch") != "epoch":
             raise ValueError("AtomicModelCheckpoint supports save_freq='epoch' only.")
+        if kwargs.pop("save_weights_only", False):
+            raise ValueError("AtomicModelCheckpoint saves whole .keras models only.")
+        kwargs.setdefault("save_best_only", True)
         super().__init__(filepath, **kwargs)
-        self._final_filepath = str(filepath)
+
+    @staticmethod
+    def state_path(filepath) -> Path:
+        return Path(filepath).with_suffix(".json")
+
+    def _is_improvement(self, monitor_value, reference_value):
+        return _finite(monitor_value) and super()._is_improvement(monitor_value, reference_value)
+
+    def _save_model(self, epoch, batch, logs):
+        filepath = self._get_file_path(epoch, batch, logs)
+        if not self._should_save_model(epoch, batch, logs, filepath):
+            return
+        save_model_atomic(self.model, filepath)
+        value = (logs or {}).get(self.monitor)
+        if _finite(value):
+            write_json_atomic(self.state_path(filepath), {
+                "monitor": self.monitor, "mode": self.mode, "best": float(value),
+                "epoch": epoch + 1,
+            })
+
+
+def best_so_far(checkpoint_path, log_path, monitor, mode="min"):
+    """The best ``monitor`` value (``mode``: ``"min"`` or ``"max"``) a run's checkpoint was
+    saved at, or ``None``.
+
+    Read from the checkpoint's JSON state file, else (a run killed before writing it, or one
+    started by an older version) from the best finite value in the CSV log.
+    """
+    state = AtomicModelCheckpoint.state_path(checkpoint_path)
+    try:
+        saved = json.loads(state.read_text())
+        same = (saved.get("monitor"), saved.get("mode")) == (monitor, mode)
+        if same and _finite(saved.get("best")):
+            return float(saved["best"])
+    except (OSError, ValueError, AttributeError):
+        pass
+    try:
+        with open(log_path, newline="") as handle:
+            values = [float(row[monitor]) for row in csv.DictReader(handle)
+                      if _finite(row.get(monitor))]
+    except (OSError, ValueError, csv.Error):
+        return None
+    if not values:
+        return None
+    return min(values) if mode == "min" else max(values)
+
+
+class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
+    """``BackupAndRestore`` whose resume state a kill or a full disk cannot corrupt.
+
+    Keras writes ``latest.weights.h5`` in place, so a kill during the write leaves a truncated
+    file on which every rerun dies. Here every file is written to a temporary name and renamed
+    into place, Keras' ``double_checkpoint`` keeps the previous epoch's state beside it (used
+    when the latest cannot be read), and a state that cannot be read at all is reported with a
+    warning and training starts over, instead of failing on every rerun. An epoch that ended
+    with a non-finite loss (a diverged run) is not backed up.
+    """
+
+    def __init__(self, backup_dir, **kwargs):
+        kwargs.setdefault("double_checkpoint", True)
+        super().__init__(backup_dir, **kwargs)
+
+    def on_train_begin(self, logs=None):
+        has_state = any(os.path.exists(path) for path in (
+            self._weights_path, self._training_metadata_path, self._prev_weights_path))
+        if not has_state:
+            return
+        optimizer = self.model.optimizer
+        if self.model.built and optimizer is not None and not optimizer.built:
+            optimizer.build(self.model.trainable_variables)
+        fresh = [(v, np.array(v)) for v in self.model.variables]
+        if optimizer is not None:
+            fresh += [(v, np.array(v)) for v in optimizer.variables]
+        try:
+            self._load_model()
+            return
+        except _UNREADABLE as error:
+            problem = error
+        if os.path.exists(self._prev_weights_path):
+            copy_atomic(self._prev_weights_path, self._weights_path)
+            if os.path.exists(self._prev_training_metadata_path):
+                copy_atomic(self._prev_training_metadata_path, self._training_metadata_path)
+            elif os.path.exists(self._training_metadata_path):
+                os.remove(self._training_metadata_path)
+            try:
+                self._load_model()
+                warnings.warn(f"the latest resume state in {self.backup_dir} could not be read "
+                              f"({type(problem).__name__}: {problem}); resumed from the one "
+                              "before it (one epoch earlier)", stacklevel=2)
+                return
+            except _UNREADABLE as error:
+                problem = error
+        for variable, value in fresh:  # undo whatever a failed load half-did
+            variable.assign(value)
+        self.model._initial_epoch = None
+        shutil.rmtree(self.backup_dir, ignore_errors=True)
+        warnings.warn(f"the resume state in {self.backup_dir} could not be read "
+                      f"({type(problem).__name__}: {problem}); deleted it, training starts over",
+                      stacklevel=2)
 
     def on_epoch_end(self, epoch, logs=None):
-        final = self._final_filepath.format(epoch=epoch + 1, **(logs or {}))
-        folder, name = os.path.split(final)
-        temporary = os.path.join(folder, f".{name}.partial.keras")
-        self.filepath = temporary
-        try:
-            super().on_epoch_end(epoch, logs)
-        finally:
-            self.filepath = self._final_filepath
-        if os.path.exists(temporary):
-            os.replace(temporary, final)
+        if not _finite((logs or {}).get("loss", 0.0)):
+            return  # a diverged state is nothing to resume from
+        super().on_epoch_end(epoch, logs)
+
+    def _save_model(self):
+        os.makedirs(self.backup_dir, exist_ok=True)
+        if self.double_checkpoint:
+            for current, previous in ((self._weights_path, self._prev_weights_path),
+                                      (self._training_metadata_path,
+                                       self._prev_training_metadata_path)):
+                if os.path.exists(current):
+                    copy_atomic(current, previous)
+        # Weights first: a kill between the two renames repeats an epoch, never skips one.
+        with atomic_path(self._weights_path, suffix=".tmp.weights.h5") as temporary:
+            self.model.save_weights(temporary, overwrite=True)
+        write_json_atomic(self._training_metadata_path,
+                          {"epoch": self._current_epoch, "batch": self._last_batch_seen})
 
 
 class KNNMonitor(keras.callbacks.Callback):
@@ -63,29 +200,37 @@ class KNNMonitor(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         if logs is None or (epoch + 1) % self.every:
             return
-        logs["val_knn_accuracy"] = knn_accuracy(
-            self._codes(self.train_images), self.train_labels,
-            self._codes(self.val_images), self.val_labels, k=self.k,
-        )
+        train_codes, val_codes = self._codes(self.train_images), self._codes(self.val_images)
+        if not (np.isfinite(train_codes).all() and np.isfinite(val_codes).all()):
+            logs["val_knn_accuracy"] = float("nan")  # diverged: k-NN cannot rank NaN codes
+            return
+        logs["val_knn_accuracy"] = knn_accuracy(train_codes, self.train_labels,
+                                                val_codes, self.val_labels, k=self.k)
 
 
 def default_callbacks(output_dir, *, monitor="val_loss", mode="min", monitors=(), extra=()):
     """Callbacks for a run, in the order that matters: ``monitors`` first (they add to the logs
     that checkpoint and CSV read), a NaN guard, then, when ``output_dir`` is given, the best
     checkpoint, resume state and CSV log, and last the caller's ``extra`` callbacks (which see
-    complete logs and run after the epoch's state is safely on disk)."""
+    complete logs and run after the epoch's state is safely on disk).
+
+    A resumed run (``output_dir/backup`` holds state) keeps the best value its checkpoint was
+    saved at; temporary files a killed save left in ``output_dir`` are deleted."""
     callbacks = [*monitors, keras.callbacks.TerminateOnNaN()]
     if output_dir is not None:
         output_dir = Path(output_dir)
         output_dir.mkdir(parents=True, exist_ok=True)
         backup = output_dir / "backup"
+        remove_leftovers(output_dir)
+        remove_leftovers(backup)
         resuming = backup.is_dir() and any(backup.iterdir())
+        best_path, log_path = output_dir / "best.keras", output_dir / "training_log.csv"
+        best = best_so_far(best_path, log_path, monitor, mode) if resuming else None
         callbacks += [
-            AtomicModelCheckpoint(
-                str(output_dir / "best.keras"), monitor=monitor, mode=mode, save_best_only=True
-            ),
-            keras.callbacks.BackupAndRestore(str(backup)),
+            AtomicModelCheckpoint(str(best_path), monitor=monitor, mode=mode,
+                                  initial_value_threshold=best),
+            AtomicBackupAndRestore(str(backup)),
             # Append only when resuming, so a fresh run in an old folder starts a clean log.
-            keras.callbacks.CSVLogger(str(output_dir / "training_log.csv"), append=resuming),
+            keras.callbacks.CSVLogger(str(log_path), append=resuming),
         ]
     return [*callbacks, *extra]

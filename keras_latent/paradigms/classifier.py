@@ -60,7 +60,9 @@ def train_classifier(splits, *, architecture="mnist_conv", latent_dim=128, head=
     with training_scope(config):
         model = build_classifier(
             splits.image_shape, splits.num_classes, latent_dim=latent_dim, head=head,
-            freeze_encoder=False, head_kwargs=head_kwargs, **architecture_config(architecture),
+            freeze_encoder=False, head_kwargs=head_kwargs,
+            **architecture_config(architecture, total_steps=config.epochs * steps_per_epoch(
+                len(images), config.batch_size)),
         )
         adapt_whitening(model, images)
         compile_classifier(

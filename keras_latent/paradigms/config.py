@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 from typing import Any
 
 from keras_latent.paradigms.precision import auto_policy, resolve_precision
@@ -67,8 +68,8 @@ class TrainingConfig:
             raise ValueError(f"epochs must be >= 1, got {self.epochs}.")
         if int(self.batch_size) < 1:
             raise ValueError(f"batch_size must be >= 1, got {self.batch_size}.")
-        if not self.learning_rate > 0:
-            raise ValueError(f"learning_rate must be > 0, got {self.learning_rate}.")
+        if not (math.isfinite(self.learning_rate) and self.learning_rate > 0):
+            raise ValueError(f"learning_rate must be finite and > 0, got {self.learning_rate}.")
         if self.schedule not in ("cosine", "triangular", "constant"):
             raise ValueError(f"schedule must be 'cosine', 'triangular' or 'constant', got {self.schedule!r}.")
         if self.optimizer not in ("adamw", "sgd"):

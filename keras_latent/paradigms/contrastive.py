@@ -51,7 +51,8 @@ def train_simclr(splits, *, architecture="mnist_conv", latent_dim=128, temperatu
         warnings.warn(f"batch_size {config.batch_size} is larger than the {len(splits.train)} "
                       "training images; using one batch of all of them.", stacklevel=2)
         config = config.replace(batch_size=len(splits.train))
-    arch = architecture_config(architecture)
+    arch = architecture_config(architecture, total_steps=config.epochs * steps_per_epoch(
+        len(splits.train), config.batch_size, drop_remainder=True))
     hybrid = reconstruction_weight > 0
     augmenter = resolve_augmentation(splits.name, augment, strength=strength, seed=config.seed)
     train = contrastive_dataset(splits.train.images, config.batch_size, augment=augmenter,

@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import math
+import warnings
 from typing import Any
 
 import keras
@@ -26,15 +27,34 @@ class TrainingRun:
     history: dict
 
 
-def architecture_config(architecture) -> dict:
-    """A preset name or a config dict -> a fresh config dict for the model builders."""
+def architecture_config(architecture, *, total_steps: int | None = None) -> dict:
+    """A preset name or a config dict -> a fresh config dict for the model builders.
+
+    With ``total_steps`` (the run's optimiser steps), a conv config with batch norm and no
+    ``bn_momentum`` of its own gets one that fits the run (``bn_momentum_for``)."""
     if isinstance(architecture, str):
-        return get_preset(architecture)
-    if isinstance(architecture, dict):
-        return dict(architecture)
-    raise TypeError(
-        f"architecture must be a preset name or a config dict, got {type(architecture).__name__}."
-    )
+        config = get_preset(architecture)
+    elif isinstance(architecture, dict):
+        config = dict(architecture)
+    else:
+        raise TypeError("architecture must be a preset name or a config dict, got "
+                        f"{type(architecture).__name__}.")
+    if (total_steps is not None and config.get("kind", "conv") == "conv"
+            and config.get("batch_norm") and "bn_momentum" not in config):
+        config["bn_momentum"] = bn_momentum_for(total_steps)
+    return config
+
+
+def bn_momentum_for(total_steps: int) -> float:
+    """A batch-norm momentum whose moving statistics catch up within ``total_steps`` steps.
+
+    With Keras' 0.99 the statistics a model is evaluated with are still 85 % their initial
+    values after a 16-step run (``--quick``), so a well-trained network scores near chance and a
+    short tuning trial misranks settings. This gives the momentum whose initial values weigh
+    1 % at the end, ``0.01 ** (1 / total_steps)``, kept in [0.5, 0.99]: runs of 460 steps or
+    more keep Keras' 0.99.
+    """
+    return min(0.99, max(0.5, 0.01 ** (1.0 / max(1, int(total_steps)))))
 
 
 @contextlib.contextmanager
@@ -125,4 +145,20 @@ def fit(model, train_data, val_data, config: TrainingConfig, *, monitor: str, mo
         shuffle=False,  # the tf.data pipelines shuffle (seeded, every epoch)
         **fit_kwargs,
     )
+    warn_if_stuck(history.history)
     return history.history
+
+
+def warn_if_stuck(history: dict, *, tolerance: float = 1e-3) -> bool:
+    """Warn (and return True) when the training loss ended where it started.
+
+    A learning rate far too high can leave a run at chance without any NaN (SimCLR at
+    ln(2N - 1), an autoencoder at the blank image) and it would otherwise end quietly. Needs two
+    epochs or more; ``tolerance`` is relative to the first epoch's loss."""
+    losses = [value for value in history.get("loss", []) if math.isfinite(value)]
+    if len(losses) < 2 or abs(losses[-1] - losses[0]) > tolerance * abs(losses[0]):
+        return False
+    warnings.warn(f"the training loss did not move over {len(losses)} epochs ({losses[0]:.4g} "
+                  f"-> {losses[-1]:.4g}); the learning rate may be far too high or too low",
+                  stacklevel=3)
+    return True

@@ -1,0 +1,55 @@
+"""A bad recipe flag ends with one line naming it and exit status 2 (argparse's convention, as
+for ``keras-latent`` and the tuner), before any data is read or output folder is made."""
+
+import importlib
+import sys
+from pathlib import Path
+
+import pytest
+
+RECIPES = Path(__file__).resolve().parents[1] / "recipes"
+
+
+@pytest.fixture(scope="module")
+def recipe():
+    sys.path.insert(0, str(RECIPES))
+    yield lambda name: importlib.import_module(name)
+    sys.path.remove(str(RECIPES))
+
+
+@pytest.mark.parametrize("flag, value", [
+    ("--epochs", "-1"), ("--epochs", "0"), ("--batch-size", "0"), ("--limit", "-5"),
+    ("--limit", "0"), ("--learning-rate", "0"), ("--learning-rate", "inf"),
+    ("--learning-rate", "nan"), ("--seed", "-1"), ("--epochs", "two"),
+    ("--temperature", "0"), ("--temperature", "-0.5"), ("--temperature", "nan"),
+])
+def test_a_bad_number_is_named_and_nothing_is_created(recipe, tmp_path, capsys, flag, value):
+    output = tmp_path / "run"
+    with pytest.raises(SystemExit) as exit_:
+        recipe("mnist_simclr").main(["--output", str(output), flag, value])
+    assert exit_.value.code == 2
+    error = capsys.readouterr().err.strip().splitlines()[-1]
+    assert f"argument {flag}" in error and repr(value) in error
+    assert not output.exists()
+
+
+def test_an_output_that_is_a_file_is_refused(recipe, tmp_path, capsys):
+    target = tmp_path / "results.txt"
+    target.write_text("not a folder")
+    for output in (target, target / "run"):
+        with pytest.raises(SystemExit) as exit_:
+            recipe("mnist_classifier").main(["--output", str(output)])
+        assert exit_.value.code == 2
+        error = capsys.readouterr().err.strip().splitlines()[-1]
+        assert "argument --output" in error and "is a file" in error
+    assert target.read_text() == "not a folder"
+
+
+def test_missing_data_exits_2_without_an_output_folder(recipe, tmp_path, capsys):
+    output = tmp_path / "run"
+    with pytest.raises(SystemExit) as exit_:
+        recipe("mnist_classifier").main(["--data-dir", str(tmp_path / "missing"),
+                                         "--output", str(output)])
+    assert exit_.value.code == 2
+    assert "missing" in capsys.readouterr().err
+    assert not output.exists()
