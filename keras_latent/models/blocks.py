@@ -42,6 +42,7 @@ CONV_DEFAULTS = {
     "pool_first": False,  # pool right after a stage's first conv, so its other convs run smaller
     "pool_padding": "same",  # "valid": floor the pooled size (31 -> 15 -> 7 -> 3), fewer FLOPs
     "bn_momentum": 0.99,  # Keras' convention; short runs want less (0.9 ~ PyTorch's default)
+    "bn_epsilon": 1e-3,  # Keras' default; airbench's 1e-12 keeps BN exactly scale-invariant
     "bn_bias_scale": None,  # e.g. 8: BN without affine + a ScaledBias learning 64x faster
     "conv_init": "glorot_uniform",  # or "dirac": identity on the first min(in, out) filters
 }
@@ -119,6 +120,8 @@ def resolve_config(kind, config):
         raise ModelConfigError(f"pool_padding must be 'same' or 'valid', got {cfg['pool_padding']!r}")
     if not (isinstance(cfg["bn_momentum"], (int, float)) and 0.0 <= cfg["bn_momentum"] < 1.0):
         raise ModelConfigError(f"bn_momentum must be a float in [0, 1), got {cfg['bn_momentum']!r}; pass e.g. bn_momentum=0.9")
+    if not (isinstance(cfg["bn_epsilon"], (int, float)) and cfg["bn_epsilon"] > 0):
+        raise ModelConfigError(f"bn_epsilon must be a positive float, got {cfg['bn_epsilon']!r}; pass e.g. bn_epsilon=1e-5")
     if cfg["bn_bias_scale"] is not None and not (isinstance(cfg["bn_bias_scale"], (int, float)) and cfg["bn_bias_scale"] > 0):
         raise ModelConfigError(f"bn_bias_scale must be None or a positive number, got {cfg['bn_bias_scale']!r}; pass e.g. bn_bias_scale=8")
     if cfg["conv_init"] not in ("glorot_uniform", "he_uniform", "dirac"):
@@ -165,11 +168,12 @@ def conv_plan(input_shape, cfg):
 # ---------------------------------------------------------------------------------------------
 
 
-def norm_act(x, *, batch_norm, activation, name, momentum=0.99, bias_scale=None):
+def norm_act(x, *, batch_norm, activation, name, momentum=0.99, epsilon=1e-3, bias_scale=None):
     """(BN) -> activation. ``bias_scale``: BN without affine, then a faster-learning bias."""
     if batch_norm:
         affine = bias_scale is None
-        x = layers.BatchNormalization(momentum=momentum, center=affine, scale=affine, name=f"{name}_bn")(x)
+        x = layers.BatchNormalization(momentum=momentum, epsilon=epsilon, center=affine,
+                                      scale=affine, name=f"{name}_bn")(x)
         if not affine:
             x = ScaledBias(bias_scale, name=f"{name}_bias")(x)
     if activation:

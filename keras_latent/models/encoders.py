@@ -17,7 +17,7 @@ def build_encoder(input_shape, latent_dim=128, *, kind="conv", **config):
         kind: "mlp" (knobs: widths, activation, batch_norm, dropout) or "conv" (knobs: channels,
             kernel_sizes, strides, pooling, batch_norm, activation, residual, convs_per_stage,
             global_pool, dense_widths, dropout, and the fast-CIFAR knobs stem, pool_first,
-            pool_padding, bn_momentum, bn_bias_scale, conv_init). Defaults live in `blocks.MLP_DEFAULTS` /
+            pool_padding, bn_momentum, bn_epsilon, bn_bias_scale, conv_init). Defaults live in `blocks.MLP_DEFAULTS` /
             `blocks.CONV_DEFAULTS`.
 
     The same `kind` + config passed to `build_decoder()` builds the mirroring decoder.
@@ -54,7 +54,8 @@ def _mlp_trunk(x, cfg):
 def _conv_trunk(x, cfg):
     bn, act = cfg["batch_norm"], cfg["activation"]
     pooled = cfg["pooling"] is not None
-    norm = {"momentum": cfg["bn_momentum"], "bias_scale": cfg["bn_bias_scale"]}
+    norm = {"momentum": cfg["bn_momentum"], "epsilon": cfg["bn_epsilon"],
+            "bias_scale": cfg["bn_bias_scale"]}
     if cfg["stem"] == "whiten":
         x = PatchWhitening(name="whiten")(x)
         x = layers.Activation(act, name="whiten_act")(x)

@@ -19,12 +19,16 @@ class Lookahead(keras.callbacks.Callback):
         base: decay per update at the end of the run (airbench: 0.95 ** 5 every 5 steps).
         every: steps between updates.
         power: how late the averaging starts.
+        start_fraction: no averaging before this fraction of the run (airbench: 3 of 9.9
+            epochs); from then on each epoch also ends on the slow weights, so validation and
+            checkpoints see them.
     """
 
-    def __init__(self, total_steps, base=0.95 ** 5, every=5, power=3.0):
+    def __init__(self, total_steps, base=0.95 ** 5, every=5, power=3.0, start_fraction=0.3):
         super().__init__()
         self.total_steps = max(1, int(total_steps))
         self.base, self.every, self.power = float(base), max(1, int(every)), float(power)
+        self.start_step = int(float(start_fraction) * self.total_steps)
         self._slow = None
         self._step = 0
 
@@ -35,17 +39,21 @@ class Lookahead(keras.callbacks.Callback):
         self._slow = None
 
     def on_train_batch_begin(self, batch, logs=None):
-        if self._slow is None:
-            # At the first step, after BackupAndRestore has put a resumed run's weights back.
-            self._slow = [np.array(v) for v in self._variables()]
+        if self._step == 0 and self._slow is None:
+            # After BackupAndRestore has put a resumed run's weights and step count back.
             self._step = int(np.asarray(self.model.optimizer.iterations))
 
     def on_train_batch_end(self, batch, logs=None):
         self._step += 1
-        if self._step % self.every == 0 or self._step >= self.total_steps:
-            final = self._step >= self.total_steps
-            decay = 1.0 if final else self.base * (self._step / self.total_steps) ** self.power
-            self._update(decay)
+        if self._step < self.start_step:
+            return
+        if self._slow is None:
+            self._slow = [np.array(v) for v in self._variables()]
+        elif self._step % self.every == 0:
+            self._update(self.base * (self._step / self.total_steps) ** self.power)
+        if batch + 1 == self.params.get("steps") or self._step >= self.total_steps:
+            # End every epoch (and the run) on the slow weights, before Keras validates.
+            self._update(1.0)
 
     def _update(self, decay):
         for slow, variable in zip(self._slow, self._variables()):
@@ -55,4 +63,4 @@ class Lookahead(keras.callbacks.Callback):
 
     def get_config(self):
         return {"total_steps": self.total_steps, "base": self.base, "every": self.every,
-                "power": self.power}
+                "power": self.power, "start_fraction": self.start_step / self.total_steps}

@@ -9,7 +9,8 @@ import numpy as np
 from keras_latent.data import resolve_augmentation, supervised_dataset
 from keras_latent.evaluation.metrics import encode
 from keras_latent.losses import SmoothedSparseCrossentropy
-from keras_latent.models import Classifier, build_encoder, linear_head, mlp_head
+from keras_latent.models import Classifier, build_encoder
+from keras_latent.models.composite import HEADS
 from keras_latent.models.layers import adapt_whitening
 from keras_latent.paradigms.config import TrainingConfig
 from keras_latent.paradigms.fitting import (
@@ -45,11 +46,10 @@ def labelled_subset(labels, num_labels: int, *, seed: int = 0) -> np.ndarray:
 
 
 def _head(kind, latent_dim, num_classes, head_kwargs):
-    if kind == "linear":
-        return linear_head(latent_dim, num_classes)
-    if kind == "mlp":
-        return mlp_head(latent_dim, num_classes, **(head_kwargs or {}))
-    raise ValueError(f"head must be 'linear' or 'mlp', got {kind!r}.")
+    """The head named ``kind`` from the same table ``build_classifier`` uses."""
+    if kind not in HEADS:
+        raise ValueError(f"head must be one of {sorted(HEADS)}, got {kind!r}.")
+    return HEADS[kind](latent_dim, num_classes, **(head_kwargs or {}))
 
 
 def _standardized(head, codes):
