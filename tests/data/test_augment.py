@@ -26,7 +26,7 @@ def batch(shape=(16, 32, 32, 3), seed=0):
 
 def test_presets_are_data_with_known_settings():
     for family in AUGMENTATION_PRESETS.values():
-        assert set(family) == {"simclr", "light", "none"}
+        assert set(family) == {"simclr", "light", "shift_flip", "none"}
         for settings in family.values():
             assert set(settings) <= set(DEFAULT_SETTINGS)
     simclr = AUGMENTATION_PRESETS["rgb"]["simclr"]
