@@ -96,7 +96,7 @@ def build(name):
     encoder = build_encoder((32, 32, 3), 128, **get_preset(cifar_simclr.ARCHITECTURE))
     model = SimCLR(encoder, projection_head(128))
     model.compile(optimizer=make_optimizer(config, 100))
-    return model, lambda x, y: ((x, x[:, :, ::-1]),)
+    return model, lambda x, y: (x, x[:, :, ::-1])  # (view_1, view_2), as the pipeline gives
 
 
 def timed(model, arguments, steps, batch_size):
