@@ -10,7 +10,6 @@ line per variant (median over repeats, after warm-up batches), then a summary li
 import argparse
 import json
 import os
-import platform
 import statistics
 import time
 from pathlib import Path
@@ -21,6 +20,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import tensorflow as tf  # noqa: E402
 
 from keras_latent.data import build_augmentation, contrastive_dataset, load_dataset  # noqa: E402
+from keras_latent.evaluation.metadata import cpu_model  # noqa: E402
 
 VARIANTS = {
     "no_augmentation": {"preset": "none"},
@@ -41,16 +41,6 @@ def parse_args():
     parser.add_argument("--warmup", type=int, default=5, help="untimed batches (tracing, XLA compile)")
     parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
     return parser.parse_args()
-
-
-def cpu_model():
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def measure(images, batch_size, batches, repeats, warmup, preset, jit_compile=True):

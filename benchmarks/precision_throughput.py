@@ -44,6 +44,7 @@ from keras_latent import paradigms  # noqa: E402
 from keras_latent.models import SimCLR, build_autoencoder, build_classifier, build_encoder, get_preset, projection_head  # noqa: E402,E501
 from keras_latent.paradigms.autoencoder import compile_autoencoder  # noqa: E402
 from keras_latent.paradigms.fitting import make_optimizer  # noqa: E402
+from keras_latent.evaluation.metadata import cpu_model  # noqa: E402
 from keras_latent.paradigms.precision import auto_policy  # noqa: E402
 from keras_latent.paradigms.probe import compile_classifier  # noqa: E402
 
@@ -138,7 +139,7 @@ def compare(name, args):
 
 def main(argv=None):
     args = parse_args(argv)
-    print(json.dumps({"kind": "environment", "cpu": _cpu_name(), "cores": os.cpu_count(),
+    print(json.dumps({"kind": "environment", "cpu": cpu_model(), "cores": os.cpu_count(),
                       "keras": keras.__version__, "mixed_policy": args.policy,
                       "load_1m": round(os.getloadavg()[0], 2)}), flush=True)
     results = {name: compare(name, args) for name in args.models}
@@ -147,16 +148,6 @@ def main(argv=None):
         fp32, mixed = result["float32"], result[args.policy]
         print(f"{name:<20}{fp32:>15.1f}{mixed:>22.1f}{mixed / fp32:>7.2f}x")
     return results
-
-
-def _cpu_name():
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return "unknown"
 
 
 if __name__ == "__main__":

@@ -52,7 +52,7 @@ def device_description() -> str:
             return ", ".join(names)
     except ImportError:
         pass
-    return f"CPU: {_cpu_model()}"
+    return f"CPU: {cpu_model()}"
 
 
 def git_commit() -> str | None:
@@ -78,7 +78,8 @@ def _tensorflow_version():
     return tf.__version__
 
 
-def _cpu_model() -> str:
+def cpu_model() -> str:
+    """The CPU's model name (Linux /proc/cpuinfo), else what platform knows."""
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith("model name"):
