@@ -1,5 +1,6 @@
 """Small real MNIST slices and a tiny architecture, shared by the paradigm tests."""
 
+import keras
 import pytest
 
 #: Small enough for a 2-core CI, large enough that a trained encoder beats a random one.
@@ -22,3 +23,20 @@ def fast_config(tmp_path):
     from keras_latent.paradigms import TrainingConfig
 
     return TrainingConfig(epochs=3, batch_size=64, learning_rate=2e-3, verbose=0, seed=0)
+
+
+class SimulatedKill(RuntimeError):
+    """What ``KillAfterEpoch`` raises: a process dying right after an epoch's state is saved."""
+
+
+class KillAfterEpoch(keras.callbacks.Callback):
+    """Stops ``fit`` like a kill at the end of epoch ``epoch`` (0-based), after the callbacks
+    before it (checkpoint, resume state, CSV log) have written that epoch."""
+
+    def __init__(self, epoch):
+        super().__init__()
+        self.epoch = epoch
+
+    def on_epoch_end(self, epoch, logs=None):
+        if epoch == self.epoch:
+            raise SimulatedKill(f"simulated kill after epoch {epoch}")

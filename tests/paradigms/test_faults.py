@@ -14,20 +14,7 @@ import numpy as np
 import pytest
 
 from keras_latent.paradigms.callbacks import AtomicBackupAndRestore, default_callbacks
-
-
-class _Kill(Exception):
-    pass
-
-
-class _KillAfterEpoch(keras.callbacks.Callback):
-    def __init__(self, epoch):
-        super().__init__()
-        self.epoch = epoch
-
-    def on_epoch_end(self, epoch, logs=None):
-        if epoch == self.epoch:
-            raise _Kill(f"simulated kill after epoch {epoch}")
+from tests.paradigms.conftest import KillAfterEpoch, SimulatedKill
 
 
 class _ScriptedValLoss(keras.callbacks.Callback):
@@ -53,7 +40,7 @@ def _fit(folder, epochs, *, values=None, kill_after=None, model=None):
     rng = np.random.default_rng(0)
     x, y = rng.random((32, 4), dtype=np.float32), rng.random((32, 1), dtype=np.float32)
     model = model or _tiny_model()
-    extra = [_KillAfterEpoch(kill_after)] if kill_after is not None else []
+    extra = [KillAfterEpoch(kill_after)] if kill_after is not None else []
     monitors = [_ScriptedValLoss(values)] if values else []
     history = model.fit(x, y, validation_data=(x, y), epochs=epochs, batch_size=8, verbose=0,
                         callbacks=default_callbacks(folder, monitors=monitors, extra=extra))
@@ -74,7 +61,7 @@ def _half(path):
 
 
 def test_truncated_latest_state_resumes_from_the_previous_epoch(tmp_path):
-    with pytest.raises(_Kill):
+    with pytest.raises(SimulatedKill):
         _fit(tmp_path, 4, kill_after=2)
     backup = tmp_path / "backup"
     _half(backup / "latest.weights.h5")  # what a kill or full disk in Keras' in-place write left
@@ -84,7 +71,7 @@ def test_truncated_latest_state_resumes_from_the_previous_epoch(tmp_path):
 
 
 def test_unreadable_resume_state_starts_over_instead_of_failing_every_rerun(tmp_path):
-    with pytest.raises(_Kill):
+    with pytest.raises(SimulatedKill):
         _fit(tmp_path, 3, kill_after=1)
     backup = tmp_path / "backup"
     for name in ("latest.weights.h5", "latest.weights.h5.bkp"):
@@ -122,7 +109,7 @@ def test_a_failed_backup_write_keeps_the_previous_state(tmp_path, monkeypatch):
 
 @pytest.mark.parametrize("state_file", [True, False], ids=["state-file", "csv-log"])
 def test_resumed_run_does_not_overwrite_a_better_checkpoint(tmp_path, state_file):
-    with pytest.raises(_Kill):
+    with pytest.raises(SimulatedKill):
         _fit(tmp_path, 4, values={0: 0.5, 1: 0.3}, kill_after=1)
     best = tmp_path / "best.keras"
     assert json.loads((tmp_path / "best.json").read_text())["best"] == pytest.approx(0.3)

@@ -10,7 +10,7 @@ import pytest
 
 from keras_latent import paradigms
 from keras_latent.evaluation.metrics import mean_absolute_error
-from tests.paradigms.conftest import LATENT_DIM, TINY_CONV
+from tests.paradigms.conftest import LATENT_DIM, TINY_CONV, KillAfterEpoch, SimulatedKill
 
 
 def _falls(values):
@@ -146,27 +146,13 @@ def test_few_shot_probe_trains_on_n_labels(autoencoder_run, mnist_small):
     assert _test_accuracy(run.model, mnist_small.test) > 0.2
 
 
-class _Interrupt(RuntimeError):
-    pass
-
-
-class _KillAfterEpoch(keras.callbacks.Callback):
-    def __init__(self, epoch):
-        super().__init__()
-        self.epoch = epoch
-
-    def on_epoch_end(self, epoch, logs=None):
-        if epoch == self.epoch:
-            raise _Interrupt(f"simulated kill after epoch {epoch}")
-
-
 def test_interrupted_run_resumes_without_repeating_epochs(mnist_small, tmp_path):
     splits = mnist_small.limit(300, seed=0)
     config = paradigms.TrainingConfig(epochs=4, batch_size=64, verbose=0,
                                       output_dir=str(tmp_path))
-    with pytest.raises(_Interrupt):
+    with pytest.raises(SimulatedKill):
         paradigms.train_autoencoder(splits, architecture=TINY_CONV, latent_dim=LATENT_DIM,
-                                    config=config.replace(callbacks=(_KillAfterEpoch(1),)))
+                                    config=config.replace(callbacks=(KillAfterEpoch(1),)))
     run = paradigms.train_autoencoder(splits, architecture=TINY_CONV, latent_dim=LATENT_DIM,
                                       config=config)
     assert len(run.history["loss"]) == 2  # epochs 3 and 4 only
