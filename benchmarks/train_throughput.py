@@ -52,6 +52,7 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 from keras import layers  # noqa: E402
 
+from keras_latent.evaluation.metadata import cpu_model  # noqa: E402
 from keras_latent.paradigms.precision import auto_policy  # noqa: E402
 
 PARADIGMS = ("autoencoder", "classifier", "simclr")
@@ -498,14 +499,7 @@ def device_name():
 
 
 def environment():
-    cpu = "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        cpu = platform.processor() or "unknown"
+    cpu = cpu_model()
     try:
         ram_gib = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
     except (ValueError, OSError):

@@ -77,8 +77,8 @@ class ScaledBias(keras.layers.Layer):
     """Adds ``scale * b`` per channel: the bias learns ``scale**2`` times faster under SGD.
 
     Keras optimisers have one learning rate for all weights; this reparametrisation gives
-    batch-norm biases the higher rate airbench uses (64x = scale 8) while weight decay still
-    shrinks them at the common relative rate.
+    batch-norm biases the higher rate airbench uses (64x = scale 8; its ablations: 18 -> 13.5
+    epochs to 94 %) while weight decay still shrinks them at the common relative rate.
     """
 
     def __init__(self, scale=8.0, **kwargs):
@@ -102,7 +102,7 @@ class PartialDirac(keras.initializers.Initializer):
     larger effective learning rate).
 
     A network of such convolutions starts close to passing its input through, which lets a
-    short schedule train it (airbench: 18 -> 13.5 epochs to the same accuracy).
+    short schedule train it (airbench's ablations: 21 -> 18 epochs to 94 %).
     """
 
     def __init__(self, seed=None):

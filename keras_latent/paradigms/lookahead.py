@@ -60,7 +60,3 @@ class Lookahead(keras.callbacks.Callback):
             slow *= decay
             slow += (1.0 - decay) * np.asarray(variable)
             variable.assign(slow)
-
-    def get_config(self):
-        return {"total_steps": self.total_steps, "base": self.base, "every": self.every,
-                "power": self.power, "start_fraction": self.start_step / self.total_steps}
