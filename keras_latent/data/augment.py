@@ -153,7 +153,9 @@ class Augmenter(keras.layers.Layer):
         self.translate = int(translate)
         if self.translate < 0:
             raise ValueError(f"translate must be a number of pixels >= 0, got {translate}")
-        self.horizontal_flip = bool(horizontal_flip)
+        if horizontal_flip not in (True, False, "alternate"):
+            raise ValueError(f"horizontal_flip must be True, False or 'alternate', got {horizontal_flip!r}")
+        self.horizontal_flip = horizontal_flip if horizontal_flip == "alternate" else bool(horizontal_flip)
         self.brightness = _amount(brightness, "brightness", high=1.0)
         self.contrast = _amount(contrast, "contrast", high=1.0)
         self.saturation = _amount(saturation, "saturation", high=1.0)
@@ -200,7 +202,13 @@ class Augmenter(keras.layers.Layer):
                 "set them to 0 (the 'gray' presets do)."
             )
 
-    def call(self, images, training=True, seed=None):
+    @property
+    def alternates_flip(self):
+        """``horizontal_flip="alternate"``: the pipeline passes each image's ``flips`` (random the
+        first time an image is seen, the opposite of last time after that, as airbench)."""
+        return self.horizontal_flip == "alternate"
+
+    def call(self, images, training=True, seed=None, flips=None):
         if not training or self.is_identity:
             return images
         images = tf.convert_to_tensor(images, tf.float32)
@@ -220,7 +228,10 @@ class Augmenter(keras.layers.Layer):
             self._pixel_ops_fn = (
                 tf.function(self._pixel_ops, jit_compile=True) if self.jit_compile else self._pixel_ops
             )
-        return self._pixel_ops_fn(images, self._draw(tf.shape(images)[0], seeds))
+        drawn = self._draw(tf.shape(images)[0], seeds)
+        if flips is not None and self.horizontal_flip:
+            drawn["flip"] = tf.reshape(tf.cast(flips, tf.bool), [-1, 1, 1, 1])
+        return self._pixel_ops_fn(images, drawn)
 
     def _draw(self, batch, seeds):
         """Every per-image random parameter of the pixel ops, keyed by op."""

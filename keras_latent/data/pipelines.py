@@ -39,10 +39,11 @@ def supervised_dataset(images, labels, batch_size, *, augment=None, shuffle=True
     _checked_batch_size(batch_size)
     normalize = _checked_normalize(normalize, images.shape[-1])
 
-    def to_pair(x, y, batch_seed):
-        return _normalized(_augmented(augment, x, batch_seed), normalize), y
+    def to_pair(x, y, batch_seed, flips=None):
+        return _normalized(_augmented(augment, x, batch_seed, flips), normalize), y
 
-    return _batched(images, labels, batch_size, to_pair, augment, shuffle, seed, drop_remainder=False)
+    return _batched(images, labels, batch_size, to_pair, augment, shuffle, seed, drop_remainder=False,
+                    alternate_flips=getattr(augment, "alternates_flip", False))
 
 
 def contrastive_dataset(images, batch_size, *, augment, seed=0, with_original=False, normalize=None):
@@ -95,8 +96,14 @@ def encoding_dataset(images, batch_size, *, normalize=None):
 # --------------------------------------------------------------------------------------------
 
 
-def _batched(images, labels, batch_size, to_element, augment, shuffle, seed, drop_remainder):
-    """Index shuffle -> batch -> one parallel map (gather, /255, ``to_element``) -> prefetch."""
+def _batched(images, labels, batch_size, to_element, augment, shuffle, seed, drop_remainder,
+             alternate_flips=False):
+    """Index shuffle -> batch -> one parallel map (gather, /255, ``to_element``) -> prefetch.
+
+    ``alternate_flips``: ``to_element`` also gets each image's flip, read from (and toggled in) a
+    per-image state, so every image is mirrored in every other epoch (airbench's alternating
+    flip: over two epochs each image is seen both ways, instead of by chance).
+    """
     images = tf.convert_to_tensor(images)
     labels = None if labels is None else tf.convert_to_tensor(labels)
     count = int(images.shape[0])
@@ -108,21 +115,38 @@ def _batched(images, labels, batch_size, to_element, augment, shuffle, seed, dro
     batch_seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)
     dataset = tf.data.Dataset.zip((indices, batch_seeds))
 
+    flip_state = _flip_state(count, seed) if alternate_flips else None
+
     def load(index, batch_seed):
         x = tf.cast(tf.gather(images, index), tf.float32) / 255.0
+        extra = {} if flip_state is None else {"flips": _next_flips(flip_state, index)}
         if labels is None:
-            return to_element(x, batch_seed)
-        return to_element(x, tf.gather(labels, index), batch_seed)
+            return to_element(x, batch_seed, **extra)
+        return to_element(x, tf.gather(labels, index), batch_seed, **extra)
 
     dataset = dataset.map(load, num_parallel_calls=AUTOTUNE, deterministic=True)
     return dataset.prefetch(AUTOTUNE)
 
 
-def _augmented(augment, x, seed):
+def _flip_state(count, seed):
+    """One flip bit per image, seeded-random to start with (the first epoch's flips)."""
+    bits = np.random.default_rng(seed).integers(0, 2, size=count, dtype=np.int32)
+    return tf.Variable(bits, trainable=False, name="flip_state")
+
+
+def _next_flips(flip_state, index):
+    """This visit's flips for ``index``; the state is toggled so the next visit mirrors them."""
+    flips = tf.gather(flip_state, index)
+    toggle = flip_state.scatter_nd_update(tf.expand_dims(index, -1), 1 - flips)
+    with tf.control_dependencies([toggle]):
+        return tf.identity(flips)
+
+
+def _augmented(augment, x, seed, flips=None):
     if augment is None or (isinstance(augment, Augmenter) and augment.is_identity):
         return x
     if isinstance(augment, Augmenter):
-        return augment(x, seed=seed)
+        return augment(x, seed=seed, flips=flips)
     return augment(x)  # any callable on a float32 batch (its own randomness: not reproducible)
 
 

@@ -85,6 +85,8 @@ def test_bad_arguments_are_named():
         build_augmentation("cifar10", "simclr", crop_scale=(0.9, 0.1))
     with pytest.raises(ValueError, match="need RGB images"):
         build_augmentation("mnist", "simclr", saturation=0.4)(batch((2, 28, 28, 1)), seed=SEED)
+    with pytest.raises(ValueError, match="horizontal_flip must be True, False or 'alternate'"):
+        build_augmentation("cifar10", "none", horizontal_flip="sometimes")
 
 
 def test_training_false_is_identity_and_config_round_trips():

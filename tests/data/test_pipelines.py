@@ -68,6 +68,28 @@ def test_shuffle_is_seeded_and_reshuffles_each_epoch(images, labels):
     assert not np.array_equal(epoch_1, order(supervised_dataset(images, np.arange(40), 8, seed=6)))
 
 
+def test_alternating_flip_mirrors_each_image_every_other_epoch(images, labels):
+    """airbench's flip: random in the first epoch, then the opposite of the image's last visit."""
+    augment = build_augmentation("cifar10", "none", horizontal_flip="alternate")
+    dataset = supervised_dataset(images, labels, 16, augment=augment, seed=3)
+    flipped = {}
+    # Labels repeat (40 images, 10 classes), so images are identified by their pixels.
+    originals = images.astype(np.float32) / 255.0
+    for _ in range(4):
+        for x, _ in as_numpy(dataset):
+            for image in x:
+                match = np.flatnonzero(np.all(np.isclose(originals, image), axis=(1, 2, 3)))
+                mirrored = np.flatnonzero(np.all(np.isclose(originals[:, :, ::-1], image), axis=(1, 2, 3)))
+                assert len(match) + len(mirrored) == 1
+                index, was_flipped = (match[0], False) if len(match) else (mirrored[0], True)
+                flipped.setdefault(index, []).append(was_flipped)
+    assert sorted(flipped) == list(range(40))
+    for visits in flipped.values():
+        assert visits == [visits[0], not visits[0]] * 2
+    first_epoch = [visits[0] for visits in flipped.values()]
+    assert 0 < sum(first_epoch) < 40  # the first epoch's flips are random, not all alike
+
+
 def test_contrastive_views_differ_and_seeds_reproduce(images, augment):
     dataset = contrastive_dataset(images, 16, augment=augment, seed=3)
     batches = as_numpy(dataset)
