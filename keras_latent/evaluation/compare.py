@@ -63,7 +63,7 @@ def _row_names(runs):
 
 
 def comparison_table(runs) -> str:
-    """The assignment's table: a row per method; accuracy per split, test MAE, and the two
+    """The comparison table: a row per method; accuracy per split, test MAE, and the two
     separability figures every run gets alike (linear probe, k-NN), whatever its own head."""
     lines = ["| " + " | ".join(COLUMNS) + " |", "|" + " --- |" * len(COLUMNS)]
     for name, run in zip(_row_names(runs), runs):

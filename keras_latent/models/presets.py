@@ -25,7 +25,7 @@ PRESETS = {
         "batch_norm": True,
         "activation": "relu",
     },
-    # The classic course-assignment CIFAR net: conv-conv-pool blocks 32-64-128, Flatten, Dense.
+    # The classic small CIFAR net: conv-conv-pool blocks 32-64-128, Flatten, Dense.
     "cifar_conv": {
         "kind": "conv",
         "channels": [32, 64, 128],

@@ -1,4 +1,4 @@
-"""Training paradigms: each of the assignment's experiments is one call returning a TrainingRun.
+"""Training paradigms: each experiment is one call returning a TrainingRun.
 
 Imported lazily (PEP 562) so that ``import keras_latent`` stays importable while the layers
 below are loaded, and so the data/models layers never import the paradigms.

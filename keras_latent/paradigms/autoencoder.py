@@ -1,4 +1,4 @@
-"""Reconstruction paradigms: the self-supervised autoencoder (assignment 1.2.1) and a decoder
+"""Reconstruction paradigms: the self-supervised autoencoder and a decoder
 trained on a frozen encoder (to ask what another encoder's latent space keeps)."""
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ def _reconstruction_loss(loss):
 
 
 def compile_autoencoder(model, optimizer, loss="mae", jit_compile="auto"):
-    """Compile for reconstruction; MAE is always reported (the assignment asks for it)."""
+    """Compile for reconstruction; MAE is always reported (the usual figure to compare with)."""
     model.compile(
         optimizer=optimizer,
         loss=_reconstruction_loss(loss),
@@ -80,7 +80,7 @@ def train_autoencoder(splits, *, architecture="mnist_conv", latent_dim=128, loss
         splits: a ``DatasetSplits`` from ``keras_latent.data.load_dataset``.
         architecture: a preset name (see ``keras_latent.models.PRESETS``) or a config dict.
         latent_dim: size of the code between encoder and decoder.
-        loss: ``"mae"`` (default, what the assignment reports) or ``"mse"``.
+        loss: ``"mae"`` (default, the figure reports compare) or ``"mse"``.
         augment: ``None``, a preset name (``"light"``), a dict of settings or a callable
             (see ``data.resolve_augmentation``).
         config: optimisation and bookkeeping settings.

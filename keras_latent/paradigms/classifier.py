@@ -1,4 +1,4 @@
-"""Classification-guided encoder (assignment 1.2.2): encoder and head trained jointly on labels."""
+"""Classification-guided encoder: encoder and head trained jointly on labels."""
 
 from __future__ import annotations
 

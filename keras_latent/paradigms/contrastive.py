@@ -1,4 +1,4 @@
-"""Contrastive paradigms: SimCLR (assignment 1.2.3) and the contrastive + denoising hybrid."""
+"""Contrastive paradigms: SimCLR and the contrastive + denoising hybrid."""
 
 from __future__ import annotations
 
