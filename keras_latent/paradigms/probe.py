@@ -12,6 +12,7 @@ from keras_latent.losses import SmoothedSparseCrossentropy
 from keras_latent.models import Classifier, build_encoder
 from keras_latent.models.composite import HEADS
 from keras_latent.models.layers import adapt_whitening
+from keras_latent.models.saving import build_optimizer
 from keras_latent.paradigms.config import TrainingConfig
 from keras_latent.paradigms.fitting import (
     TrainingRun,
@@ -132,6 +133,7 @@ def train_probe(encoder, splits, *, head="linear", head_kwargs=None, num_labels=
         )
         classifier = Classifier(encoder, probe_head, freeze_encoder=True)
         compile_classifier(classifier, make_optimizer(config, steps), config.jit_compile)
+        build_optimizer(classifier)  # so that classifier.save() reloads without a warning
     return TrainingRun(classifier, history.history)
 
 
