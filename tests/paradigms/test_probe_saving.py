@@ -8,6 +8,7 @@ import keras
 import numpy as np
 import pytest
 
+from keras_latent.evaluation.metrics import to_unit_float
 from keras_latent.models import build_encoder, save_model_atomic
 from keras_latent.models.saving import float32_copy
 from keras_latent.paradigms import PROBE_CONFIG, train_probe
@@ -29,7 +30,7 @@ def test_a_saved_probe_reloads_without_an_optimizer_warning(mnist_small, tmp_pat
     messages = [str(warning.message) for warning in caught]
     assert not [m for m in messages if "optimizer" in m.lower()], messages
     assert loaded.optimizer.built
-    images = splits.test.images[:32]
+    images = to_unit_float(splits.test.images[:32])
     predicted = np.asarray(loaded(images, training=False))
     saved = float32_copy(probe)  # what the file holds: the model itself, or its float32 twin
     np.testing.assert_array_equal(predicted, np.asarray(saved(images, training=False)))
