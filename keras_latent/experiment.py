@@ -122,6 +122,9 @@ def recipe_parser(doc: str, *, name: str, epochs: int, batch_size: int,
                         help="'auto': bfloat16 on CPUs with avx512_bf16/amx_bf16 and on Ampere+ "
                              "GPUs, float16 on older GPUs, else float32")
     parser.add_argument("--quiet", action="store_true", help="no Keras progress bars")
+    parser.add_argument("--tensorboard", action="store_true",
+                        help="TensorBoard event files under OUTPUT/tensorboard/<phase>/ (view "
+                             "with `tensorboard --logdir OUTPUT`, from the [tensorboard] extra)")
     return parser
 
 
@@ -150,12 +153,30 @@ def setup(args, dataset: str, base: TrainingConfig | None = None, **config_overr
     config = (base or TrainingConfig()).replace(
         epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.learning_rate,
         seed=args.seed, verbose=0 if args.quiet else "auto", precision=args.precision,
+        tensorboard=str(output_dir / "tensorboard") if args.tensorboard else False,
         **config_overrides,
     )
     print(f"{dataset}: {len(splits.train)} train / {len(splits.val)} val / {len(splits.test)} "
           f"test images of shape {splits.image_shape}; writing to {output_dir}/")
     print(f"precision: {args.precision} -> Keras dtype policy {config.dtype_policy}")
     return splits, config, output_dir
+
+
+def tensorboard_subfolder(config, name: str):
+    """``config`` logging to TensorBoard under ``<its folder>/name``: for a recipe that runs a
+    phase several times (a sweep), so that each run gets its own curves."""
+    if config.tensorboard_dir is None:
+        return config
+    return config.replace(tensorboard=str(config.tensorboard_dir / name))
+
+
+def _in_run_folder(config, output_dir):
+    """The main phase's config: checkpoints in ``output_dir/checkpoints`` and, for
+    ``tensorboard=True``, TensorBoard logs in ``output_dir/tensorboard`` (the run folder)."""
+    tensorboard = (str(Path(output_dir) / "tensorboard") if config.tensorboard is True
+                   else config.tensorboard)
+    return config.replace(output_dir=str(Path(output_dir) / "checkpoints"),
+                          tensorboard=tensorboard)
 
 
 def tsne_sample(args) -> int:
@@ -231,16 +252,17 @@ def autoencoder_experiment(splits, output_dir, *, architecture, latent_dim, conf
     ``probe`` is ``train_probe``'s head choice, e.g. ``{"head": "mlp", "head_kwargs": {...}}``
     (default: linear)."""
     output_dir, timer = Path(output_dir), _Timer()
+    run_config = _in_run_folder(config, output_dir)
     run = paradigms.train_autoencoder(
         splits, architecture=architecture, latent_dim=latent_dim, loss=loss, augment=augment,
-        config=config.replace(output_dir=str(output_dir / "checkpoints")),
+        config=run_config,
     )
     check_finite(run, "autoencoder", output_dir / "checkpoints" / "best.keras")
     # Saved before the probe freezes the (shared) encoder, so the file resumes training whole.
     save_model_atomic(run.model, output_dir / "autoencoder.keras")
     timer.lap("training")
     probe_run = paradigms.train_probe(run.model.encoder, splits, **(probe or {}),
-                                      config=_probe_config(probe_config, config))
+                                      config=_probe_config(probe_config, run_config))
     check_finite(probe_run, "probe", output_dir / "autoencoder.keras")
     save_model_atomic(probe_run.model, output_dir / "probe.keras")
     timer.lap("probe")
@@ -257,7 +279,7 @@ def classifier_experiment(splits, output_dir, *, architecture, latent_dim, confi
     run = paradigms.train_classifier(
         splits, architecture=architecture, latent_dim=latent_dim, head=head,
         head_kwargs=head_kwargs, augment=augment, num_labels=num_labels,
-        config=config.replace(output_dir=str(output_dir / "checkpoints")),
+        config=_in_run_folder(config, output_dir),
     )
     check_finite(run, "classifier", output_dir / "checkpoints" / "best.keras")
     save_model_atomic(run.model, output_dir / "classifier.keras")
@@ -274,16 +296,17 @@ def simclr_experiment(splits, output_dir, *, architecture, latent_dim, config, t
     output_dir, timer = Path(output_dir), _Timer()
     method = method or ("SimCLR + denoising, frozen probe" if reconstruction_weight
                         else "SimCLR + frozen probe")
+    run_config = _in_run_folder(config, output_dir)
     run = paradigms.train_simclr(
         splits, architecture=architecture, latent_dim=latent_dim, temperature=temperature,
-        reconstruction_weight=reconstruction_weight,
-        config=config.replace(output_dir=str(output_dir / "checkpoints")), **simclr_kwargs,
+        reconstruction_weight=reconstruction_weight, config=run_config, **simclr_kwargs,
     )
     check_finite(run, "SimCLR", output_dir / "checkpoints" / "best.keras")
     save_model_atomic(run.model, output_dir / "simclr.keras")  # before the probe freezes it
     timer.lap("training")
     probe_run = paradigms.train_probe(run.model.encoder, splits, num_labels=num_labels,
-                                      **(probe or {}), config=_probe_config(probe_config, config))
+                                      **(probe or {}),
+                                      config=_probe_config(probe_config, run_config))
     check_finite(probe_run, "probe", output_dir / "simclr.keras")
     save_model_atomic(probe_run.model, output_dir / "probe.keras")
     timer.lap("probe")
@@ -298,7 +321,8 @@ def random_baseline_experiment(splits, output_dir, *, architecture, latent_dim, 
     output_dir = Path(output_dir)
     run = paradigms.train_random_baseline(
         splits, architecture=architecture, latent_dim=latent_dim, num_labels=num_labels,
-        **(probe or {}), config=_probe_config(probe_config, config),
+        **(probe or {}),
+        config=_probe_config(probe_config, _in_run_folder(config, output_dir)),
     )
     check_finite(run, "probe")
     save_model_atomic(run.model, output_dir / "probe.keras")
@@ -308,6 +332,7 @@ def random_baseline_experiment(splits, output_dir, *, architecture, latent_dim, 
 
 
 def _probe_config(probe_config, config):
-    """The probe's own schedule, with the run's seed and verbosity."""
+    """The probe's own schedule, with the run's seed, verbosity, precision and TensorBoard."""
     base = probe_config or paradigms.PROBE_CONFIG
-    return base.replace(seed=config.seed, verbose=config.verbose, precision=config.precision)
+    return base.replace(seed=config.seed, verbose=config.verbose, precision=config.precision,
+                        tensorboard=config.tensorboard)

@@ -31,7 +31,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(
         prog="python recipes/compare.py", description=__doc__.strip().splitlines()[0],
         epilog="Other flags (--data-dir, --epochs, --batch-size, --seed, --limit, --quick, "
-               "--quiet) are passed to every recipe.",
+               "--quiet, --precision, --tensorboard) are passed to every recipe.",
     )
     parser.add_argument("--dataset", choices=["mnist", "cifar10", "both"], default="mnist")
     parser.add_argument("--output", type=experiment.output_folder, default="runs/compare")

@@ -47,17 +47,21 @@ def main(argv=None):
         "random encoder + frozen probe": build_encoder(splits.image_shape, LATENT_DIM,
                                                        **get_preset(ARCHITECTURE)),
     }
-    probe_config = paradigms.PROBE_CONFIG.replace(seed=args.seed, verbose=config.verbose)
+    probe_config = paradigms.PROBE_CONFIG.replace(seed=args.seed, verbose=config.verbose,
+                                                  tensorboard=config.tensorboard)
     results = {}
     for n in args.num_labels:
         row = {}
         for method, encoder in encoders.items():
-            probe = paradigms.train_probe(encoder, splits, num_labels=n, config=probe_config)
+            logged = experiment.tensorboard_subfolder(probe_config,
+                                                      f"{n}_labels/{method.split()[0]}")
+            probe = paradigms.train_probe(encoder, splits, num_labels=n, config=logged)
             row[method] = M.accuracy(splits.test.labels,
                                      M.predict_in_batches(probe.model, splits.test.images))
-        scratch = paradigms.train_classifier(splits, architecture=ARCHITECTURE,
-                                             latent_dim=LATENT_DIM, num_labels=n,
-                                             config=config.replace(batch_size=min(n, 64)))
+        scratch = paradigms.train_classifier(
+            splits, architecture=ARCHITECTURE, latent_dim=LATENT_DIM, num_labels=n,
+            config=experiment.tensorboard_subfolder(config, f"{n}_labels/scratch").replace(
+                batch_size=min(n, 64)))
         row["classification-guided (from scratch)"] = M.accuracy(
             splits.test.labels, M.predict_in_batches(scratch.model, splits.test.images))
         results[n] = row

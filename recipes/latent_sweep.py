@@ -39,11 +39,13 @@ def main(argv=None):
         architecture = get_preset(ARCHITECTURE, base_channels=channels)
         for latent_dim in args.latent_dims:
             print(f"\n--- base channels {channels}, latent dim {latent_dim} ---")
+            logged = experiment.tensorboard_subfolder(config, f"c{channels}_z{latent_dim}")
             run = paradigms.train_autoencoder(splits, architecture=architecture,
-                                              latent_dim=latent_dim, config=config)
+                                              latent_dim=latent_dim, config=logged)
             probe = paradigms.train_probe(run.model.encoder, splits,
                                           config=paradigms.PROBE_CONFIG.replace(
-                                              seed=args.seed, verbose=config.verbose))
+                                              seed=args.seed, verbose=config.verbose,
+                                              tensorboard=logged.tensorboard))
             reconstructions = M.predict_in_batches(run.model, splits.test.images)
             logits = M.predict_in_batches(probe.model, splits.test.images)
             results.setdefault(f"c={channels}", {})[latent_dim] = {

@@ -68,15 +68,32 @@ def test_compare_runs_the_mnist_experiments_and_writes_the_table(recipe, data_di
     assert (root / "tsne_grid.png").stat().st_size > 0
 
 
-@pytest.mark.parametrize("name, models", [
-    ("cifar_autoencoder", ["autoencoder.keras", "probe.keras"]),
-    ("cifar_classifier", ["classifier.keras"]),
-    ("cifar_simclr", ["simclr.keras", "probe.keras"]),
+def _event_tags(folder: Path) -> set:
+    """The summary tags of the TensorBoard event files in ``folder``."""
+    import tensorflow as tf
+
+    files = list(folder.glob("events.out.tfevents.*"))
+    assert files, f"no TensorBoard event file in {folder}"
+    return {value.tag for path in files for event in tf.compat.v1.train.summary_iterator(str(path))
+            for value in event.summary.value}
+
+
+@pytest.mark.parametrize("name, models, phases", [
+    ("cifar_autoencoder", ["autoencoder.keras", "probe.keras"], ["autoencoder", "probe"]),
+    ("cifar_classifier", ["classifier.keras"], ["classifier"]),
+    ("cifar_simclr", ["simclr.keras", "probe.keras"], ["simclr", "probe"]),
 ])
-def test_cifar_recipes_run_quick(recipe, data_dir, tmp_path, name, models):
+def test_cifar_recipes_run_quick(recipe, data_dir, tmp_path, name, models, phases):
     recipe(name).main(["--output", str(tmp_path), "--limit", "64", "--epochs", "1", "--quick",
-                       "--quiet", "--batch-size", "32"])
+                       "--quiet", "--batch-size", "32", "--tensorboard"])
     _check_run(tmp_path, models)
+    logs = tmp_path / "tensorboard"
+    assert sorted(path.name for path in logs.iterdir()) == sorted(phases)
+    for phase in phases:
+        assert {"epoch_loss", "epoch_learning_rate"} <= _event_tags(logs / phase / "train")
+        assert "epoch_loss" in _event_tags(logs / phase / "validation")
+    if name == "cifar_autoencoder":
+        assert "reconstructions" in _event_tags(logs / "autoencoder" / "validation")
 
 
 def test_simclr_recipe_hybrid_flag_adds_a_decoder(recipe, data_dir, tmp_path):

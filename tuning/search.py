@@ -92,6 +92,10 @@ def build_parser() -> argparse.ArgumentParser:
                         help="'auto': bfloat16 on CPUs with avx512_bf16/amx_bf16 and on Ampere+ "
                              "GPUs, float16 on older GPUs, else float32")
     parser.add_argument("--top", type=_at_least(1), default=5, help="rows of the best-trials table")
+    parser.add_argument("--tensorboard", action="store_true",
+                        help="TensorBoard event files per trial under DIR/NAME/tensorboard/"
+                             "TRIAL/execution0 (and the retrained model's under .../retrained); "
+                             "view with `tensorboard --logdir DIR/NAME/tensorboard`")
     parser.add_argument("--mirrored", action="store_true",
                         help="train each trial under tf.distribute.MirroredStrategy over the "
                              "visible GPUs (--batch-size is the global batch)")
@@ -166,8 +170,9 @@ def _search_tuner(tuner_class):
     - A ``ran_by.txt`` in each trial folder names the tuner id that ran it: in a distributed
       search it shows which worker did what.
     - KerasTuner imports TensorBoard's hparams plugin before every trial on the TensorFlow
-      backend, even with no TensorBoard callback; TensorFlow 2.21 no longer installs it, so the
-      import is only attempted when a TensorBoard callback is actually passed.
+      backend, even with no TensorBoard callback; TensorFlow 2.21 no longer installs it. Here
+      a TensorBoard callback gets its per-trial folder either way, and the hparams summary
+      (the HParams dashboard) only when the ``tensorboard`` package is installed.
     """
 
     class SearchTuner(tuner_class):
@@ -176,11 +181,33 @@ def _search_tuner(tuner_class):
             super().on_trial_end(trial)
 
         def _configure_tensorboard_dir(self, callbacks, trial, execution=0):
-            if any(type(callback).__name__ == "TensorBoard" for callback in callbacks):
+            boards = [callback for callback in callbacks
+                      if type(callback).__name__ == "TensorBoard"]
+            if boards and hparams_available():
                 super()._configure_tensorboard_dir(callbacks, trial, execution)
+                return
+            for board in boards:
+                board.log_dir = self._get_tensorboard_dir(board.log_dir, trial.trial_id,
+                                                          execution)
 
     SearchTuner.__name__ = SearchTuner.__qualname__ = tuner_class.__name__
     return SearchTuner
+
+
+def hparams_available() -> bool:
+    """Whether TensorBoard's hparams plugin (the ``tensorboard`` package) can be imported."""
+    try:
+        from tensorboard.plugins.hparams import api  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def tensorboard_board(log_dir: Path):
+    """``--tensorboard``'s callback: Keras' own, writing without the ``tensorboard`` package."""
+    from keras_latent.paradigms import TensorBoard
+
+    return TensorBoard(str(log_dir), write_graph=False)
 
 
 def make_tuner(args, hypermodel, *, overwrite):
@@ -257,7 +284,9 @@ def finish(tuner, hypermodel, project_dir: Path, args) -> int:
           f"{args.epochs} epoch(s)...")
     keras.utils.set_random_seed(args.seed)
     model = hypermodel.build(best.hyperparameters)
-    history = hypermodel.fit(best.hyperparameters, model).history
+    boards = ([tensorboard_board(project_dir / "tensorboard" / "retrained")]
+              if args.tensorboard else [])
+    history = hypermodel.fit(best.hyperparameters, model, callbacks=boards).history
     save_model_atomic(model, project_dir / BEST_MODEL_FILE)
     final = history.get(objective.name, [float("nan")])[-1]
     print(f"Retrained model: final {objective.name} = {_format(float(final))}; saved "
@@ -313,7 +342,13 @@ def main(argv=None) -> int:
 
     tuner = make_tuner(args, hypermodel, overwrite=overwrite)
     write_json_atomic(project_dir / SPEC_FILE, spec)
-    tuner.search()
+    boards = []
+    if args.tensorboard:
+        boards = [tensorboard_board(project_dir / "tensorboard")]  # + TRIAL/execution0
+        note = ("" if hparams_available() else "; the HParams dashboard (hyperparameters "
+                "beside scores) needs the tensorboard package: pip install -e \".[tensorboard]\"")
+        print(f"TensorBoard: one folder per trial under {project_dir / 'tensorboard'}{note}")
+    tuner.search(callbacks=boards)
     if role == "worker":
         print(f"Worker {os.environ['KERASTUNER_TUNER_ID']} done; the chief writes the results.")
         return 0

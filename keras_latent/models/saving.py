@@ -60,9 +60,18 @@ def float32_copy(model):
         return model
     copy = keras.saving.deserialize_keras_object(_as_float32(config))
     copy.set_weights(model.get_weights())
+    for layer in _sublayers(copy):
+        if hasattr(layer, "finalize_state"):  # e.g. Normalization: its mean and variance
+            layer.finalize_state()  # are read from the variables set_weights just assigned
     if getattr(model, "compiled", False) and model.get_compile_config():
         copy.compile_from_config(model.get_compile_config())
     return copy
+
+
+def _sublayers(layer):
+    for child in getattr(layer, "layers", ()):
+        yield child
+        yield from _sublayers(child)
 
 
 def _uses_mixed_policy(config) -> bool:
@@ -145,8 +154,23 @@ def save_model_atomic(model, path):
         raise ModelFileError(f"{path}: model files must end in .keras (e.g. {path.with_suffix('.keras')})")
     with atomic_path(path, suffix=".tmp.keras") as temporary:
         to_save = float32_copy(model) if isinstance(model, keras.Model) else model
+        build_optimizer(to_save)
         to_save.save(temporary)
     return path
+
+
+def build_optimizer(model) -> None:
+    """Create the variables of a compiled, built model's optimizer if it has none yet.
+
+    ``load_model`` compiles and then builds the optimizer before restoring its state, so an
+    optimizer saved unbuilt (one variable, its step count) cannot be restored and loading
+    warns "Skipping variable loading for optimizer". Built before saving, the file holds
+    exactly what ``load_model`` restores (e.g. a probe's ``Classifier``, compiled but never
+    fitted).
+    """
+    optimizer = getattr(model, "optimizer", None)
+    if getattr(model, "built", False) and optimizer is not None and not optimizer.built:
+        optimizer.build(model.trainable_variables)
 
 
 def write_json_atomic(path, obj) -> Path:

@@ -22,6 +22,9 @@ _EXPORTS = {
     "AtomicModelCheckpoint": "callbacks",
     "KNNMonitor": "callbacks",
     "default_callbacks": "callbacks",
+    "ReconstructionImages": "tensorboard",
+    "TensorBoard": "tensorboard",
+    "tensorboard_callbacks": "tensorboard",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -58,7 +58,7 @@ def start_at_mean_intensity(decoder, images):
                                 bias.shape).astype(bias.dtype))
 
 
-def _fit_reconstruction(autoencoder, splits, config, loss, augment):
+def _fit_reconstruction(autoencoder, splits, config, loss, augment, phase):
     """Compile with the chosen loss and fit on the reconstruction pipeline."""
     check_images(autoencoder.encoder.input_shape, splits)
     augmenter = resolve_augmentation(splits.name, augment, seed=config.seed)
@@ -69,7 +69,8 @@ def _fit_reconstruction(autoencoder, splits, config, loss, augment):
     steps = steps_per_epoch(len(splits.train), config.batch_size)
     compile_autoencoder(autoencoder, make_optimizer(config, steps), loss, config.jit_compile)
     return fit(autoencoder, train, val if len(splits.val) else None, config,
-               monitor="val_loss" if len(splits.val) else "loss", mode="min")
+               monitor="val_loss" if len(splits.val) else "loss", mode="min", phase=phase,
+               reconstruct=splits.val.images)
 
 
 def train_autoencoder(splits, *, architecture="mnist_conv", latent_dim=128, loss="mae",
@@ -94,7 +95,8 @@ def train_autoencoder(splits, *, architecture="mnist_conv", latent_dim=128, loss
         decoder = build_decoder(splits.image_shape, latent_dim, **arch)
         start_at_mean_intensity(decoder, splits.train.images)
         autoencoder = Autoencoder(encoder, decoder)
-        history = _fit_reconstruction(autoencoder, splits, config, loss, augment)
+        history = _fit_reconstruction(autoencoder, splits, config, loss, augment,
+                                      "autoencoder")
     return TrainingRun(autoencoder, history)
 
 
@@ -114,5 +116,6 @@ def train_decoder(encoder, splits, *, architecture="mnist_conv", loss="mae",
         decoder = build_decoder(splits.image_shape, latent_dim, **arch)
         start_at_mean_intensity(decoder, splits.train.images)
         autoencoder = Autoencoder(encoder, decoder)
-        history = _fit_reconstruction(autoencoder, splits, config, loss, augment=None)
+        history = _fit_reconstruction(autoencoder, splits, config, loss, augment=None,
+                                      phase="decoder")
     return TrainingRun(autoencoder, history)

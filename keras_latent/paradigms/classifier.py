@@ -70,5 +70,6 @@ def train_classifier(splits, *, architecture="mnist_conv", latent_dim=128, head=
             config.jit_compile, config.label_smoothing,
         )
         history = fit(model, train, val, config,
-                      monitor="val_accuracy" if has_val else "accuracy", mode="max")
+                      monitor="val_accuracy" if has_val else "accuracy", mode="max",
+                      phase="classifier")
     return TrainingRun(model, history)

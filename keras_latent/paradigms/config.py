@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from pathlib import Path
 from typing import Any
 
 from keras_latent.paradigms.precision import auto_policy, resolve_precision
@@ -42,6 +43,10 @@ class TrainingConfig:
         mixed_precision: kept for older code: True means ``precision="float16"``.
         jit_compile: passed to ``compile``; ``"auto"`` is Keras' default.
         callbacks: extra Keras callbacks for the main ``fit`` (after the built-in monitors).
+        tensorboard: TensorBoard event files for each phase of the run (``autoencoder``,
+            ``probe``, ...) under ``<folder>/<phase>/train|validation``: the epoch scalars, the
+            learning rate and, for reconstruction models, a few reconstructed validation
+            images. A folder, or True for ``<output_dir>/tensorboard``; False writes none.
     """
 
     epochs: int = 10
@@ -62,6 +67,7 @@ class TrainingConfig:
     mixed_precision: bool = False
     jit_compile: Any = "auto"
     callbacks: tuple = ()
+    tensorboard: bool | str = False
 
     def __post_init__(self):
         if int(self.epochs) < 1:
@@ -77,6 +83,16 @@ class TrainingConfig:
         if not 0.0 <= self.label_smoothing < 1.0:
             raise ValueError(f"label_smoothing must be in [0, 1), got {self.label_smoothing}.")
         resolve_precision(self.precision)  # fails now, naming the known values, if unknown
+        if self.tensorboard is True and self.output_dir is None:
+            raise ValueError("tensorboard=True writes under output_dir, which is not set; set "
+                             "output_dir or pass the folder itself (tensorboard='runs/x/tb').")
+
+    @property
+    def tensorboard_dir(self) -> Path | None:
+        """The folder TensorBoard event files go under, or None when none are written."""
+        if self.tensorboard is True:
+            return Path(self.output_dir) / "tensorboard"
+        return Path(self.tensorboard) if self.tensorboard else None
 
     @property
     def dtype_policy(self) -> str:

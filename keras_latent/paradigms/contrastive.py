@@ -77,5 +77,5 @@ def train_simclr(splits, *, architecture="mnist_conv", latent_dim=128, temperatu
         model.compile(optimizer=make_optimizer(config, steps), jit_compile=config.jit_compile)
         monitor = "val_knn_accuracy" if monitors else ("val_loss" if has_val else "loss")
         history = fit(model, train, val, config, monitor=monitor,
-                      mode="max" if monitors else "min", monitors=monitors)
+                      mode="max" if monitors else "min", monitors=monitors, phase="simclr")
     return TrainingRun(model, history)

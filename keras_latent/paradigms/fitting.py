@@ -14,6 +14,7 @@ import numpy as np
 
 from keras_latent.models import get_preset
 from keras_latent.paradigms.callbacks import default_callbacks
+from keras_latent.paradigms.tensorboard import tensorboard_callbacks
 from keras_latent.paradigms.config import TrainingConfig
 from keras_latent.paradigms.lookahead import Lookahead
 from keras_latent.schedules import Triangular
@@ -123,8 +124,11 @@ def check_labels(labels, num_classes: int, what: str = "labels") -> None:
 
 
 def fit(model, train_data, val_data, config: TrainingConfig, *, monitor: str, mode: str,
-        monitors=(), output_dir=None, **fit_kwargs) -> dict:
-    """``model.fit`` with the default callbacks; returns the history dict."""
+        monitors=(), output_dir=None, phase="training", reconstruct=None, **fit_kwargs) -> dict:
+    """``model.fit`` with the default callbacks; returns the history dict.
+
+    With ``config.tensorboard`` the epochs are logged under ``<tensorboard>/<phase>``, and the
+    reconstructions of the first few ``reconstruct`` images (validation images) with them."""
     if config.lookahead is not None:
         steps = int(train_data.cardinality()) if hasattr(train_data, "cardinality") else -1
         if steps < 1:
@@ -134,7 +138,9 @@ def fit(model, train_data, val_data, config: TrainingConfig, *, monitor: str, mo
         monitors = [Lookahead(steps * config.epochs, base=config.lookahead ** 5), *monitors]
     callbacks = default_callbacks(
         output_dir if output_dir is not None else config.output_dir,
-        monitor=monitor, mode=mode, monitors=monitors, extra=config.callbacks,
+        monitor=monitor, mode=mode, monitors=monitors,
+        extra=[*tensorboard_callbacks(config.tensorboard_dir, phase, reconstruct=reconstruct),
+               *config.callbacks],
     )
     history = model.fit(
         train_data,

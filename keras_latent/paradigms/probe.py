@@ -12,6 +12,7 @@ from keras_latent.losses import SmoothedSparseCrossentropy
 from keras_latent.models import Classifier, build_encoder
 from keras_latent.models.composite import HEADS
 from keras_latent.models.layers import adapt_whitening
+from keras_latent.models.saving import build_optimizer
 from keras_latent.paradigms.config import TrainingConfig
 from keras_latent.paradigms.fitting import (
     TrainingRun,
@@ -23,6 +24,7 @@ from keras_latent.paradigms.fitting import (
     training_scope,
 )
 from keras_latent.paradigms.callbacks import default_callbacks
+from keras_latent.paradigms.tensorboard import tensorboard_callbacks
 
 #: A probe trains only a small head on fixed codes: more epochs and a higher rate than the encoder.
 PROBE_CONFIG = TrainingConfig(epochs=30, batch_size=256, learning_rate=1e-2, weight_decay=0.0)
@@ -128,10 +130,12 @@ def train_probe(encoder, splits, *, head="linear", head_kwargs=None, num_labels=
         history = probe_head.fit(
             train_z, train_y, batch_size=config.batch_size, epochs=config.epochs,
             validation_data=val_data, verbose=config.verbose,
-            callbacks=default_callbacks(None, monitors=[restore_best], extra=config.callbacks),
+            callbacks=default_callbacks(None, monitors=[restore_best], extra=[
+                *tensorboard_callbacks(config.tensorboard_dir, "probe"), *config.callbacks]),
         )
         classifier = Classifier(encoder, probe_head, freeze_encoder=True)
         compile_classifier(classifier, make_optimizer(config, steps), config.jit_compile)
+        build_optimizer(classifier)  # so that classifier.save() reloads without a warning
     return TrainingRun(classifier, history.history)
 
 

@@ -46,7 +46,7 @@ def resumed_search(tmp_path_factory, data_dir):
     Returns (project_dir, trial files after the kill, the rerun's fit calls, its stdout).
     """
     directory = tmp_path_factory.mktemp("search")
-    argv = _argv(directory, "ae")
+    argv = _argv(directory, "ae", "--tensorboard")
     original_fit = AutoencoderHyperModel.fit
     calls = []
 
@@ -129,6 +129,24 @@ def test_search_writes_best_hyperparameters_and_a_model_that_reloads(resumed_sea
         capture_output=True, text=True, cwd=str(REPO), timeout=300,
     )
     assert result.returncode == 0 and "RELOAD OK" in result.stdout, result.stderr[-3000:]
+
+
+def test_tensorboard_gives_each_trial_and_the_retrained_model_a_folder(resumed_search):
+    import tensorflow as tf
+
+    project_dir, _, _, stdout = resumed_search
+    logs = project_dir / "tensorboard"
+    folders = [logs / trial_id / "execution0" for trial_id in _trials(project_dir)]
+    for folder in [*folders, logs / "retrained"]:
+        for split in ("train", "validation"):
+            files = list((folder / split).glob("events.out.tfevents.*"))
+            tags = {value.tag for path in files
+                    for event in tf.compat.v1.train.summary_iterator(str(path))
+                    for value in event.summary.value}
+            assert {"epoch_loss", "epoch_mae"} <= tags, (folder, split)
+    assert f"one folder per trial under {logs}" in stdout
+    # Without the tensorboard package (no hparams plugin) the search says what it leaves out.
+    assert ('pip install -e ".[tensorboard]"' in stdout) != search.hparams_available()
 
 
 @pytest.mark.parametrize("tuner", ["random", "bayesian"])
