@@ -203,7 +203,7 @@ def hparams_available() -> bool:
     return True
 
 
-def tensorboard_board(log_dir: Path):
+def tensorboard_callback(log_dir: Path):
     """``--tensorboard``'s callback: Keras' own, writing without the ``tensorboard`` package."""
     from keras_latent.paradigms import TensorBoard
 
@@ -284,7 +284,7 @@ def finish(tuner, hypermodel, project_dir: Path, args) -> int:
           f"{args.epochs} epoch(s)...")
     keras.utils.set_random_seed(args.seed)
     model = hypermodel.build(best.hyperparameters)
-    boards = ([tensorboard_board(project_dir / "tensorboard" / "retrained")]
+    boards = ([tensorboard_callback(project_dir / "tensorboard" / "retrained")]
               if args.tensorboard else [])
     history = hypermodel.fit(best.hyperparameters, model, callbacks=boards).history
     save_model_atomic(model, project_dir / BEST_MODEL_FILE)
@@ -344,7 +344,7 @@ def main(argv=None) -> int:
     write_json_atomic(project_dir / SPEC_FILE, spec)
     boards = []
     if args.tensorboard:
-        boards = [tensorboard_board(project_dir / "tensorboard")]  # + TRIAL/execution0
+        boards = [tensorboard_callback(project_dir / "tensorboard")]  # + TRIAL/execution0
         note = ("" if hparams_available() else "; the HParams dashboard (hyperparameters "
                 "beside scores) needs the tensorboard package: pip install -e \".[tensorboard]\"")
         print(f"TensorBoard: one folder per trial under {project_dir / 'tensorboard'}{note}")

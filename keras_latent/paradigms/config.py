@@ -67,7 +67,7 @@ class TrainingConfig:
     mixed_precision: bool = False
     jit_compile: Any = "auto"
     callbacks: tuple = ()
-    tensorboard: bool | str = False
+    tensorboard: bool | str | Path = False
 
     def __post_init__(self):
         if int(self.epochs) < 1:

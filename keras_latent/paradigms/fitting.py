@@ -14,9 +14,9 @@ import numpy as np
 
 from keras_latent.models import get_preset
 from keras_latent.paradigms.callbacks import default_callbacks
-from keras_latent.paradigms.tensorboard import tensorboard_callbacks
 from keras_latent.paradigms.config import TrainingConfig
 from keras_latent.paradigms.lookahead import Lookahead
+from keras_latent.paradigms.tensorboard import tensorboard_callbacks
 from keras_latent.schedules import Triangular
 
 
