@@ -101,20 +101,35 @@ def test_simclr_recipe_hybrid_flag_adds_a_decoder(recipe, data_dir, tmp_path):
     assert "SimCLR + denoising" in metrics["method"] and "mae" in metrics
 
 
+def _logged_runs(logs: Path) -> set:
+    """The folders under ``logs`` that hold a phase's TensorBoard ``train`` events."""
+    return {str(path.parent.parent.relative_to(logs))
+            for path in logs.rglob("train/events.out.tfevents.*")}
+
+
 def test_latent_sweep_plots_both_curves(recipe, data_dir, tmp_path):
     results = recipe("latent_sweep").main(["--output", str(tmp_path), "--latent-dims", "2", "8",
-                                           "--base-channels", "4", *TINY])
+                                           "--base-channels", "4", "--tensorboard", *TINY])
     assert set(results["c=4"]) == {2, 8}
     _check_report(tmp_path)
+    # Each setting of the sweep logs to its own folder, so that curves do not overlap.
+    assert _logged_runs(tmp_path / "tensorboard") == {
+        f"c4_z{dim}/{phase}" for dim in (2, 8) for phase in ("autoencoder", "probe")}
 
 
 def test_few_shot_and_decoder_probe(recipe, data_dir, tmp_path):
     results = recipe("few_shot").main(["--output", str(tmp_path / "fs"), "--num-labels", "20",
-                                       *TINY])
+                                       "--tensorboard", *TINY])
     assert len(results[20]) == 4 and all(0 <= v <= 1 for v in results[20].values())
-    maes = recipe("decoder_probe").main(["--output", str(tmp_path / "dp"), *TINY])
+    assert _logged_runs(tmp_path / "fs" / "tensorboard") == {
+        "autoencoder", "simclr", "20_labels/autoencoder/probe", "20_labels/SimCLR/probe",
+        "20_labels/random/probe", "20_labels/scratch/classifier"}
+    maes = recipe("decoder_probe").main(["--output", str(tmp_path / "dp"), "--tensorboard",
+                                         *TINY])
     assert set(maes) == {"autoencoder", "classifier encoder + decoder"}
     _check_report(tmp_path / "dp")
+    assert _logged_runs(tmp_path / "dp" / "tensorboard") == {
+        "classifier", "autoencoder", "decoder"}
 
 
 def test_a_recipe_runs_as_a_script_and_fails_cleanly_without_data(tmp_path):
