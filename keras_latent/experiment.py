@@ -3,11 +3,9 @@ the closing summary, so a recipe file holds only its own hyperparameters and ste
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
 import math
-import os
 import sys
 import time
 from pathlib import Path
@@ -15,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from keras_latent import paradigms
-from keras_latent.data import load_dataset
+from keras_latent.data import check_classes, load_dataset
 from keras_latent.evaluation import evaluate_model
 from keras_latent.evaluation.metadata import run_metadata
 from keras_latent.models import (
@@ -26,116 +24,26 @@ from keras_latent.models import (
     write_json_atomic,
 )
 from keras_latent.paradigms import TrainingConfig
-from keras_latent.paradigms.callbacks import (
-    ResumeStateError,
-    discard_resume_state,
-    logged_history,
-)
+from keras_latent.paradigms.callbacks import discard_resume_state, logged_history
 from keras_latent.paradigms.fitting import TrainingRun
-
-#: ``--quick``: a smoke run of a couple of minutes on a laptop CPU (a slice, one epoch).
-QUICK_LIMIT = 2000
-QUICK_EPOCHS = 1
-
-#: A recipe's exit status on an error the user can act on, as for ``keras-latent`` and the tuner.
-EXIT_ERROR = 2
-#: ... and on Ctrl-C (the shell's convention for SIGINT).
-EXIT_INTERRUPTED = 130
-
-
-class RunError(Exception):
-    """A failure a user can act on; ``run_recipe`` prints its one-line message and exits 2."""
+from keras_latent.flags import (  # noqa: F401 - the recipes' flags, defined without TensorFlow
+    EXIT_ERROR,
+    EXIT_INTERRUPTED,
+    QUICK_EPOCHS,
+    QUICK_LIMIT,
+    RunError,
+    non_negative_float,
+    non_negative_int,
+    output_folder,
+    positive_float,
+    positive_int,
+    recipe_parser,
+    run_recipe,
+)
 
 
 class TrainingDiverged(RunError):
     """Training produced a non-finite loss or weights; nothing was saved over a good file."""
-
-
-def run_recipe(main, argv=None):
-    """Run a recipe's ``main`` as a script: one line on stderr, not a traceback, when it fails
-    in a way the user can fix (exit status 2) or is interrupted with Ctrl-C (130)."""
-    try:
-        main(argv)
-    except KeyboardInterrupt:
-        print("\ninterrupted: run the same command again to resume training from the last "
-              "finished epoch (or delete the output folder to start over)", file=sys.stderr)
-        sys.exit(EXIT_INTERRUPTED)
-    except (RunError, ResumeStateError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        sys.exit(EXIT_ERROR)
-
-
-def positive_int(text: str) -> int:
-    """argparse ``type``: an integer >= 1 (argparse names the flag and exits 2 otherwise)."""
-    return _number(text, int, "an integer >= 1", lambda value: value >= 1)
-
-
-def non_negative_int(text: str) -> int:
-    """argparse ``type``: an integer >= 0."""
-    return _number(text, int, "an integer >= 0", lambda value: value >= 0)
-
-
-def positive_float(text: str) -> float:
-    """argparse ``type``: a finite number > 0 (no 0, inf or nan)."""
-    return _number(text, float, "a finite number > 0",
-                   lambda value: math.isfinite(value) and value > 0)
-
-
-def non_negative_float(text: str) -> float:
-    """argparse ``type``: a finite number >= 0."""
-    return _number(text, float, "a finite number >= 0",
-                   lambda value: math.isfinite(value) and value >= 0)
-
-
-def _number(text, kind, expected, valid):
-    try:
-        value = kind(text)
-    except ValueError:
-        value = None
-    if value is None or not valid(value):
-        raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}")
-    return value
-
-
-def output_folder(text: str) -> Path:
-    """argparse ``type``: a folder that is, or can be created, and written to."""
-    path = Path(text)
-    existing = path
-    while not existing.exists() and existing != existing.parent:
-        existing = existing.parent
-    if not existing.is_dir():
-        raise argparse.ArgumentTypeError(f"{existing} is a file, not a folder; pass a folder")
-    if not os.access(existing, os.W_OK | os.X_OK):
-        raise argparse.ArgumentTypeError(f"{existing} is not writable; pass another folder")
-    return path
-
-
-def recipe_parser(doc: str, *, name: str, epochs: int, batch_size: int,
-                  learning_rate: float) -> argparse.ArgumentParser:
-    """The flags every recipe takes; defaults come from the recipe's hyperparameter block."""
-    title = (doc or "").strip().splitlines()[0] if doc else name
-    parser = argparse.ArgumentParser(
-        prog=f"python recipes/{name}.py", description=title,
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-    )
-    parser.add_argument("--data-dir", default=None,
-                        help="folder with mnist.npz / cifar10.npz (else KERAS_LATENT_DATA_DIR, "
-                             "Keras' cache, then TensorFlow Datasets)")
-    parser.add_argument("--output", type=output_folder, default=f"runs/{name}", help="run folder")
-    parser.add_argument("--epochs", type=positive_int, default=epochs)
-    parser.add_argument("--batch-size", type=positive_int, default=batch_size)
-    parser.add_argument("--learning-rate", type=positive_float, default=learning_rate)
-    parser.add_argument("--seed", type=non_negative_int, default=0)
-    parser.add_argument("--limit", type=positive_int, default=None,
-                        help="cap every split at N examples, for a quick look")
-    parser.add_argument("--quick", action="store_true",
-                        help=f"smoke run: --limit {QUICK_LIMIT}, {QUICK_EPOCHS} epoch, small t-SNE")
-    parser.add_argument("--precision", default="auto",
-                        choices=["auto", "float32", "bfloat16", "float16"],
-                        help="'auto': bfloat16 on CPUs with avx512_bf16/amx_bf16 and on Ampere+ "
-                             "GPUs, float16 on older GPUs, else float32")
-    parser.add_argument("--quiet", action="store_true", help="no Keras progress bars")
-    return parser
 
 
 def setup(args, dataset: str, base: TrainingConfig | None = None, **config_overrides):
@@ -152,11 +60,12 @@ def setup(args, dataset: str, base: TrainingConfig | None = None, **config_overr
         args.epochs = min(args.epochs, QUICK_EPOCHS)
     try:
         splits = load_dataset(dataset, data_dir=args.data_dir, seed=args.seed)
+        if args.limit:
+            splits = splits.limit(args.limit, seed=args.seed)
+        check_classes(splits)
     except ValueError as error:
         print(f"error: {error}", file=sys.stderr)
         sys.exit(EXIT_ERROR)
-    if args.limit:
-        splits = splits.limit(args.limit, seed=args.seed)
     output_dir = Path(args.output)
     output_dir.mkdir(parents=True, exist_ok=True)
     remove_leftovers(output_dir)  # temporary files of a save that was killed

@@ -199,6 +199,20 @@ def _load_splits(name, source, stamp, validation_fraction, seed):
     return DatasetSplits(spec.name, train, val, Split(x_test, y_test), spec.class_names)
 
 
+def check_classes(splits):
+    """Raise a DatasetError when the training split holds a single class: no classifier or
+    probe can learn from it (and the evaluation's logistic probe would fail at the end of a
+    run). Called before training, after any ``limit``."""
+    classes = np.unique(np.asarray(splits.train.labels))
+    if len(classes) < 2:
+        found = f"class {classes[0]}" if len(classes) else "no labels"
+        raise DatasetError(
+            f"the training split of {splits.name} holds {len(splits.train)} image(s) of a "
+            f"single {found}; classifiers and probes need at least two classes: use a larger "
+            "--limit, or a data file that holds every class."
+        )
+
+
 # --------------------------------------------------------------------------------------------
 # Finding a source
 

@@ -17,6 +17,7 @@ import keras
 import numpy as np
 
 from keras_latent.evaluation.metrics import encode, knn_accuracy
+from keras_latent.flags import RunError
 from keras_latent.models.saving import (
     atomic_path,
     copy_atomic,
@@ -137,9 +138,9 @@ def _first_line(error) -> str:
     return f"{type(error).__name__}: {lines[0] if lines else ''}"
 
 
-class ResumeStateError(ValueError):
+class ResumeStateError(RunError, ValueError):
     """The resume state in a folder belongs to another run; the message says which and what
-    to do. Nothing is deleted."""
+    to do (a recipe prints it and exits 2). Nothing is deleted."""
 
 
 def _signature(model, monitor) -> dict:
