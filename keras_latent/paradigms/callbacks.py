@@ -173,11 +173,14 @@ class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
     def __init__(self, backup_dir, *, monitor=None, **kwargs):
         kwargs.setdefault("double_checkpoint", True)
         super().__init__(backup_dir, **kwargs)
-        self.monitor, self.resumed_epoch = monitor, 0
+        self.monitor, self.resumed_epoch, self._owner = monitor, 0, None
         self._owner_path = os.path.join(backup_dir, self.OWNER_FILE)
 
     def on_train_begin(self, logs=None):
         self.resumed_epoch = 0
+        # Taken now, before any step, in the run that writes the state and in the one that
+        # reads it alike (parts a custom train_step builds lazily are missing in both).
+        self._owner = _signature(self.model, self.monitor)
         has_state = any(os.path.exists(path) for path in (
             self._weights_path, self._training_metadata_path, self._prev_weights_path))
         if not has_state:
@@ -194,7 +197,7 @@ class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
             return  # a state of an older version: loading it tells
         if not isinstance(owner, dict):
             return
-        mine = _signature(self.model, self.monitor)
+        mine = self._owner
         if all(owner.get(key) == value for key, value in mine.items()):
             return
         try:
@@ -252,7 +255,8 @@ class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
 
     def _save_model(self):
         os.makedirs(self.backup_dir, exist_ok=True)
-        write_json_atomic(self._owner_path, _signature(self.model, self.monitor))
+        owner = self._owner or _signature(self.model, self.monitor)
+        write_json_atomic(self._owner_path, owner)
         if self.double_checkpoint:
             for current, previous in ((self._weights_path, self._prev_weights_path),
                                       (self._training_metadata_path,
