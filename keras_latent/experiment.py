@@ -156,6 +156,14 @@ def _training_settings(splits, config, **settings) -> dict:
                       "dtype_policy": config.dtype_policy})
 
 
+def _changed(before, now, prefix=""):
+    """The dotted names of the settings that differ, e.g. ``["config.epochs"]``."""
+    if not (isinstance(before, dict) and isinstance(now, dict)):
+        return [] if before == now else [prefix.rstrip(".") or "settings"]
+    return [name for key in sorted(set(before) | set(now))
+            for name in _changed(before.get(key), now.get(key), f"{prefix}{key}.")]
+
+
 class _Phases:
     """Resume an experiment phase by phase: a phase that finished (its model saved and recorded
     in ``phases.json`` with its settings) is loaded on a rerun instead of trained again.
@@ -193,11 +201,9 @@ class _Phases:
                     history = logged_history(Path(checkpoints) / "training_log.csv")
                 return TrainingRun(model, history)
         elif isinstance(entry, dict):
-            before = entry.get("settings") if isinstance(entry.get("settings"), dict) else {}
-            changed = sorted(key for key in set(before) | set(settings)
-                             if before.get(key) != settings.get(key))
-            print(f"{name}: {path} was trained with other settings ({', '.join(changed)}); "
-                  "training it again")
+            changed = ", ".join(_changed(entry.get("settings"), settings)) or "settings"
+            print(f"{name}: {path} was trained with other settings ({changed}); training it "
+                  "again")
         self._forget_from(name)
         return None
 

@@ -381,7 +381,8 @@ def test_an_experiment_resumes_phase_by_phase_and_writes_its_report(mnist_small,
     capsys.readouterr()
     with pytest.raises(SimulatedKill):
         run(probe_config=probe_config.replace(epochs=1, callbacks=(KillAfterEpoch(0),)))
-    assert "probe: " in capsys.readouterr().out  # "... trained with other settings (config)"
+    out = capsys.readouterr().out
+    assert "probe.keras was trained with other settings (config.epochs); training it again" in out
     run(probe_config=probe_config.replace(epochs=1))
     out = capsys.readouterr().out
     assert "autoencoder: already trained by an earlier run with the same settings; loaded" in out

@@ -246,7 +246,8 @@ def test_a_directory_that_is_a_file_exits_2(tmp_path, capsys):
     (tmp_path / "p").write_text("a file where the project folder goes")
     with pytest.raises(SystemExit) as exit_info:
         search.main(_argv(tmp_path, "p"))
-    assert exit_info.value.code == 2 and "is a file, not a project folder" in capsys.readouterr().err
+    assert exit_info.value.code == 2
+    assert "is a file, not a project folder" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("name", ["oracle.json", "trial_0/trial.json"])
