@@ -14,6 +14,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from keras_latent.flags import output_folder
+
 __all__ = ["build_parser", "main"]
 
 EXIT_USAGE = 2
@@ -37,7 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--data-dir", type=Path, default=None,
                           help="folder with <dataset>.npz (default: $KERAS_LATENT_DATA_DIR, "
                                "then Keras' cache)")
-    evaluate.add_argument("--output", type=Path, default=None,
+    evaluate.add_argument("--output", type=output_folder, default=None,
                           help="report folder (default: <model folder>/<model name>_evaluation)")
     evaluate.add_argument("--limit", type=_positive_int, default=None,
                           help="cap every split at N examples (a seeded sample) for a quick look")
@@ -58,7 +60,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Read the metrics.json of each RUN_DIR and write comparison.md and "
                     "tsne_grid.png.")
     compare.add_argument("run_dirs", nargs="+", type=Path, metavar="RUN_DIR")
-    compare.add_argument("--output", type=Path, required=True, help="folder for comparison.md")
+    compare.add_argument("--output", type=output_folder, required=True,
+                         help="folder for comparison.md")
     compare.set_defaults(run=_compare)
     return parser
 
@@ -103,23 +106,36 @@ def _summary(result, report_path) -> str:
 
 
 def _evaluate(args) -> int:
-    from keras_latent.data import load_dataset
+    from keras_latent.data import check_classes, load_dataset
+    from keras_latent.evaluation.plots import history_curves
     from keras_latent.evaluation.report import evaluate_model
     from keras_latent.models import load_model
 
     model_path = args.model
-    output = args.output or model_path.parent / f"{model_path.stem}_evaluation"
+    output = args.output
+    if output is None:
+        try:
+            output = output_folder(model_path.parent / f"{model_path.stem}_evaluation")
+        except argparse.ArgumentTypeError as error:
+            raise ValueError(f"cannot write the report beside the model ({error}); pass "
+                             "--output") from error
     history = args.history
     if history is None and (model_path.parent / "training_log.csv").is_file():
         history = model_path.parent / "training_log.csv"
     if history is not None and not Path(history).is_file():
         raise ValueError(
             f"--history {history} is not a file; pass a CSVLogger log or leave it out.")
+    if history is not None:
+        try:
+            history_curves(history)  # before the work: a bad log fails now, naming itself
+        except ValueError as error:
+            raise ValueError(f"--history: {error}") from error
 
     model = load_model(model_path)
     splits = load_dataset(args.dataset, data_dir=args.data_dir, seed=args.seed)
     if args.limit is not None:
         splits = splits.limit(args.limit, seed=args.seed)
+    check_classes(splits)
     result = evaluate_model(model, splits, output, method=args.method,
                             batch_size=args.batch_size, tsne_sample=args.tsne_sample,
                             seed=args.seed, history=history)

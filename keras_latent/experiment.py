@@ -3,10 +3,9 @@ the closing summary, so a recipe file holds only its own hyperparameters and ste
 
 from __future__ import annotations
 
-import argparse
+import dataclasses
 import json
 import math
-import os
 import sys
 import time
 from pathlib import Path
@@ -14,118 +13,37 @@ from pathlib import Path
 import numpy as np
 
 from keras_latent import paradigms
-from keras_latent.data import load_dataset
+from keras_latent.data import check_classes, load_dataset
 from keras_latent.evaluation import evaluate_model
 from keras_latent.evaluation.metadata import run_metadata
-from keras_latent.models import remove_leftovers, save_model_atomic
+from keras_latent.models import (
+    ModelFileError,
+    load_model,
+    remove_leftovers,
+    save_model_atomic,
+    write_json_atomic,
+)
 from keras_latent.paradigms import TrainingConfig
-
-#: ``--quick``: a smoke run of a couple of minutes on a laptop CPU (a slice, one epoch).
-QUICK_LIMIT = 2000
-QUICK_EPOCHS = 1
-
-#: A recipe's exit status on an error the user can act on, as for ``keras-latent`` and the tuner.
-EXIT_ERROR = 2
-#: ... and on Ctrl-C (the shell's convention for SIGINT).
-EXIT_INTERRUPTED = 130
-
-
-class RunError(Exception):
-    """A failure a user can act on; ``run_recipe`` prints its one-line message and exits 2."""
+from keras_latent.paradigms.callbacks import discard_resume_state, logged_history
+from keras_latent.paradigms.fitting import TrainingRun
+from keras_latent.flags import (  # noqa: F401 - the recipes' flags, defined without TensorFlow
+    EXIT_ERROR,
+    EXIT_INTERRUPTED,
+    QUICK_EPOCHS,
+    QUICK_LIMIT,
+    RunError,
+    non_negative_float,
+    non_negative_int,
+    output_folder,
+    positive_float,
+    positive_int,
+    recipe_parser,
+    run_recipe,
+)
 
 
 class TrainingDiverged(RunError):
     """Training produced a non-finite loss or weights; nothing was saved over a good file."""
-
-
-def run_recipe(main, argv=None):
-    """Run a recipe's ``main`` as a script: one line on stderr, not a traceback, when it fails
-    in a way the user can fix (exit status 2) or is interrupted with Ctrl-C (130)."""
-    try:
-        main(argv)
-    except KeyboardInterrupt:
-        print("\ninterrupted: run the same command again to resume training from the last "
-              "finished epoch (or delete the output folder to start over)", file=sys.stderr)
-        sys.exit(EXIT_INTERRUPTED)
-    except RunError as error:
-        print(f"error: {error}", file=sys.stderr)
-        sys.exit(EXIT_ERROR)
-
-
-def positive_int(text: str) -> int:
-    """argparse ``type``: an integer >= 1 (argparse names the flag and exits 2 otherwise)."""
-    return _number(text, int, "an integer >= 1", lambda value: value >= 1)
-
-
-def non_negative_int(text: str) -> int:
-    """argparse ``type``: an integer >= 0."""
-    return _number(text, int, "an integer >= 0", lambda value: value >= 0)
-
-
-def positive_float(text: str) -> float:
-    """argparse ``type``: a finite number > 0 (no 0, inf or nan)."""
-    return _number(text, float, "a finite number > 0",
-                   lambda value: math.isfinite(value) and value > 0)
-
-
-def non_negative_float(text: str) -> float:
-    """argparse ``type``: a finite number >= 0."""
-    return _number(text, float, "a finite number >= 0",
-                   lambda value: math.isfinite(value) and value >= 0)
-
-
-def _number(text, kind, expected, valid):
-    try:
-        value = kind(text)
-    except ValueError:
-        value = None
-    if value is None or not valid(value):
-        raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}")
-    return value
-
-
-def output_folder(text: str) -> Path:
-    """argparse ``type``: a folder that is, or can be created, and written to."""
-    path = Path(text)
-    existing = path
-    while not existing.exists() and existing != existing.parent:
-        existing = existing.parent
-    if not existing.is_dir():
-        raise argparse.ArgumentTypeError(f"{existing} is a file, not a folder; pass a folder")
-    if not os.access(existing, os.W_OK | os.X_OK):
-        raise argparse.ArgumentTypeError(f"{existing} is not writable; pass another folder")
-    return path
-
-
-def recipe_parser(doc: str, *, name: str, epochs: int, batch_size: int,
-                  learning_rate: float) -> argparse.ArgumentParser:
-    """The flags every recipe takes; defaults come from the recipe's hyperparameter block."""
-    title = (doc or "").strip().splitlines()[0] if doc else name
-    parser = argparse.ArgumentParser(
-        prog=f"python recipes/{name}.py", description=title,
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-    )
-    parser.add_argument("--data-dir", default=None,
-                        help="folder with mnist.npz / cifar10.npz (else KERAS_LATENT_DATA_DIR, "
-                             "Keras' cache, then TensorFlow Datasets)")
-    parser.add_argument("--output", type=output_folder, default=f"runs/{name}", help="run folder")
-    parser.add_argument("--epochs", type=positive_int, default=epochs)
-    parser.add_argument("--batch-size", type=positive_int, default=batch_size)
-    parser.add_argument("--learning-rate", type=positive_float, default=learning_rate)
-    parser.add_argument("--seed", type=non_negative_int, default=0)
-    parser.add_argument("--limit", type=positive_int, default=None,
-                        help="cap every split at N examples, for a quick look")
-    parser.add_argument("--quick", action="store_true",
-                        help=f"smoke run: --limit {QUICK_LIMIT}, {QUICK_EPOCHS} epoch, small t-SNE")
-    parser.add_argument("--precision", default="auto",
-                        choices=["auto", "float32", "bfloat16", "float16"],
-                        help="'auto': bfloat16 on CPUs with avx512_bf16/amx_bf16 and on Ampere+ "
-                             "GPUs, float16 on older GPUs, else float32")
-    parser.add_argument("--quiet", action="store_true", help="no Keras progress bars")
-    parser.add_argument("--tensorboard", action="store_true",
-                        help="TensorBoard event files under OUTPUT/tensorboard/<phase>/ (view "
-                             "with `tensorboard --logdir OUTPUT`, from the [tensorboard] extra)")
-    return parser
 
 
 def setup(args, dataset: str, base: TrainingConfig | None = None, **config_overrides):
@@ -142,11 +60,12 @@ def setup(args, dataset: str, base: TrainingConfig | None = None, **config_overr
         args.epochs = min(args.epochs, QUICK_EPOCHS)
     try:
         splits = load_dataset(dataset, data_dir=args.data_dir, seed=args.seed)
+        if args.limit:
+            splits = splits.limit(args.limit, seed=args.seed)
+        check_classes(splits)
     except ValueError as error:
         print(f"error: {error}", file=sys.stderr)
         sys.exit(EXIT_ERROR)
-    if args.limit:
-        splits = splits.limit(args.limit, seed=args.seed)
     output_dir = Path(args.output)
     output_dir.mkdir(parents=True, exist_ok=True)
     remove_leftovers(output_dir)  # temporary files of a save that was killed
@@ -171,12 +90,11 @@ def tensorboard_subfolder(config, name: str):
 
 
 def _in_run_folder(config, output_dir):
-    """The main phase's config: checkpoints in ``output_dir/checkpoints`` and, for
-    ``tensorboard=True``, TensorBoard logs in ``output_dir/tensorboard`` (the run folder)."""
-    tensorboard = (str(Path(output_dir) / "tensorboard") if config.tensorboard is True
-                   else config.tensorboard)
-    return config.replace(output_dir=str(Path(output_dir) / "checkpoints"),
-                          tensorboard=tensorboard)
+    """``tensorboard=True`` made concrete: TensorBoard logs in ``output_dir/tensorboard`` (the
+    run folder), whatever folder each phase keeps its checkpoints in."""
+    if config.tensorboard is True:
+        return config.replace(tensorboard=str(Path(output_dir) / "tensorboard"))
+    return config
 
 
 def tsne_sample(args) -> int:
@@ -232,6 +150,100 @@ def _report(model, splits, output_dir, method, history, tsne, classifier=None, f
                           metadata=metadata)
 
 
+#: Which phases of an experiment have finished in its output folder, and with what settings.
+PHASES_FILE = "phases.json"
+
+
+def _jsonable(value):
+    """``value`` as it reads back from JSON (tuples as lists...), so saved and current settings
+    compare equal; what JSON cannot hold is compared by its ``str``."""
+    return json.loads(json.dumps(value, sort_keys=True, default=str))
+
+
+def _training_settings(splits, config, **settings) -> dict:
+    """What a phase's result depends on: the data, the model's settings and the optimisation
+    (not verbosity, callbacks, device strategy or where checkpoints go)."""
+    ignored = {"output_dir", "keep_resume_state", "verbose", "strategy", "callbacks",
+               "jit_compile", "precision", "mixed_precision"}
+    optimisation = {field.name: getattr(config, field.name)
+                    for field in dataclasses.fields(config) if field.name not in ignored}
+    data = {"dataset": splits.name, "image_shape": list(splits.image_shape),
+            "sizes": [len(splits.train), len(splits.val), len(splits.test)]}
+    return _jsonable({"data": data, **settings, "config": optimisation,
+                      "dtype_policy": config.dtype_policy})
+
+
+def _changed(before, now, prefix=""):
+    """The dotted names of the settings that differ, e.g. ``["config.epochs"]``."""
+    if not (isinstance(before, dict) and isinstance(now, dict)):
+        return [] if before == now else [prefix.rstrip(".") or "settings"]
+    return [name for key in sorted(set(before) | set(now))
+            for name in _changed(before.get(key), now.get(key), f"{prefix}{key}.")]
+
+
+class _Phases:
+    """Resume an experiment phase by phase: a phase that finished (its model saved and recorded
+    in ``phases.json`` with its settings) is loaded on a rerun instead of trained again.
+
+    A phase that has to train makes the records of the phases after it void (they used its
+    old result); records of another method's run in the same folder are ignored."""
+
+    def __init__(self, output_dir, method, order):
+        self.output_dir, self.method, self.order = Path(output_dir), method, list(order)
+        self.path = self.output_dir / PHASES_FILE
+        try:
+            saved = json.loads(self.path.read_text())
+        except (OSError, ValueError):
+            saved = {}
+        phases = saved.get("phases") if isinstance(saved, dict) else None
+        same_run = isinstance(phases, dict) and saved.get("method") == method
+        self.done = phases if same_run else {}
+
+    def load(self, name, model_file, settings, checkpoints=None):
+        """The ``TrainingRun`` of phase ``name`` finished earlier with these ``settings``, or
+        None when it has to train (the reason is printed when there was a record)."""
+        path, entry = self.output_dir / model_file, self.done.get(name)
+        if isinstance(entry, dict) and entry.get("settings") == settings:
+            try:
+                model = load_model(path)
+            except ModelFileError as error:
+                print(f"{name}: {error}; training it again")
+            else:
+                print(f"{name}: already trained by an earlier run with the same settings; "
+                      f"loaded {path} instead of training again (delete {self.path} to "
+                      "retrain)")
+                history = {}
+                if checkpoints is not None:
+                    discard_resume_state(checkpoints)  # left by a kill just before the record
+                    history = logged_history(Path(checkpoints) / "training_log.csv")
+                return TrainingRun(model, history)
+        elif isinstance(entry, dict):
+            changed = ", ".join(_changed(entry.get("settings"), settings)) or "settings"
+            print(f"{name}: {path} was trained with other settings ({changed}); training it "
+                  "again")
+        self._forget_from(name)
+        return None
+
+    def finished(self, name, model_file, settings, checkpoints=None) -> None:
+        """Record phase ``name`` as done (its model is saved); its resume state is then
+        no longer needed and is deleted."""
+        self._forget_from(name)
+        self.done[name] = {"model": model_file, "settings": settings,
+                           "finished": time.strftime("%Y-%m-%dT%H:%M:%S")}
+        self._write()
+        if checkpoints is not None:
+            discard_resume_state(checkpoints)
+
+    def _forget_from(self, name):
+        later = set(self.order[self.order.index(name):])
+        if later & set(self.done):
+            self.done = {key: value for key, value in self.done.items() if key not in later}
+            self._write()
+
+    def _write(self):
+        write_json_atomic(self.path, {"method": self.method, "phases": self.done})
+
+
 class _Timer:
     """Wall-clock seconds per phase of an experiment, for the report's run metadata."""
 
@@ -252,19 +264,24 @@ def autoencoder_experiment(splits, output_dir, *, architecture, latent_dim, conf
     ``probe`` is ``train_probe``'s head choice, e.g. ``{"head": "mlp", "head_kwargs": {...}}``
     (default: linear)."""
     output_dir, timer = Path(output_dir), _Timer()
-    run_config = _in_run_folder(config, output_dir)
-    run = paradigms.train_autoencoder(
-        splits, architecture=architecture, latent_dim=latent_dim, loss=loss, augment=augment,
-        config=run_config,
-    )
-    check_finite(run, "autoencoder", output_dir / "checkpoints" / "best.keras")
-    # Saved before the probe freezes the (shared) encoder, so the file resumes training whole.
-    save_model_atomic(run.model, output_dir / "autoencoder.keras")
+    config = _in_run_folder(config, output_dir)
+    phases = _Phases(output_dir, method, ["autoencoder", "probe"])
+    checkpoints = output_dir / "checkpoints"
+    settings = _training_settings(splits, config, architecture=architecture,
+                                  latent_dim=latent_dim, loss=loss, augment=augment)
+    run = phases.load("autoencoder", "autoencoder.keras", settings, checkpoints)
+    if run is None:
+        run = paradigms.train_autoencoder(
+            splits, architecture=architecture, latent_dim=latent_dim, loss=loss,
+            augment=augment, config=_phase_config(config, checkpoints),
+        )
+        check_finite(run, "autoencoder", checkpoints / "best.keras")
+        # Saved before the probe freezes the (shared) encoder, so the file resumes training.
+        save_model_atomic(run.model, output_dir / "autoencoder.keras")
+        phases.finished("autoencoder", "autoencoder.keras", settings, checkpoints)
     timer.lap("training")
-    probe_run = paradigms.train_probe(run.model.encoder, splits, **(probe or {}),
-                                      config=_probe_config(probe_config, run_config))
-    check_finite(probe_run, "probe", output_dir / "autoencoder.keras")
-    save_model_atomic(probe_run.model, output_dir / "probe.keras")
+    probe_run = _probe_phase(phases, run.model.encoder, splits, probe, probe_config, config,
+                             output_dir / "autoencoder.keras")
     timer.lap("probe")
     return _report(run.model, splits, output_dir, method, run.history, tsne, probe_run.model,
                    config=config, phases=timer.phases)
@@ -276,13 +293,22 @@ def classifier_experiment(splits, output_dir, *, architecture, latent_dim, confi
     """Assignment 1.2.2: encoder and head trained together on the labels; the report gives
     the accuracy with and without flip test-time augmentation."""
     output_dir, timer = Path(output_dir), _Timer()
-    run = paradigms.train_classifier(
-        splits, architecture=architecture, latent_dim=latent_dim, head=head,
-        head_kwargs=head_kwargs, augment=augment, num_labels=num_labels,
-        config=_in_run_folder(config, output_dir),
-    )
-    check_finite(run, "classifier", output_dir / "checkpoints" / "best.keras")
-    save_model_atomic(run.model, output_dir / "classifier.keras")
+    config = _in_run_folder(config, output_dir)
+    phases = _Phases(output_dir, method, ["classifier"])
+    checkpoints = output_dir / "checkpoints"
+    settings = _training_settings(splits, config, architecture=architecture,
+                                  latent_dim=latent_dim, head=head, head_kwargs=head_kwargs,
+                                  augment=augment, num_labels=num_labels)
+    run = phases.load("classifier", "classifier.keras", settings, checkpoints)
+    if run is None:
+        run = paradigms.train_classifier(
+            splits, architecture=architecture, latent_dim=latent_dim, head=head,
+            head_kwargs=head_kwargs, augment=augment, num_labels=num_labels,
+            config=_phase_config(config, checkpoints),
+        )
+        check_finite(run, "classifier", checkpoints / "best.keras")
+        save_model_atomic(run.model, output_dir / "classifier.keras")
+        phases.finished("classifier", "classifier.keras", settings, checkpoints)
     timer.lap("training")
     return _report(run.model, splits, output_dir, method, run.history, tsne, flip_tta=True,
                    config=config, phases=timer.phases)
@@ -294,21 +320,27 @@ def simclr_experiment(splits, output_dir, *, architecture, latent_dim, config, t
     """Assignment 1.2.3: SimCLR (or the contrastive + denoising hybrid), then a frozen probe
     (``probe`` as in ``autoencoder_experiment``)."""
     output_dir, timer = Path(output_dir), _Timer()
+    config = _in_run_folder(config, output_dir)
     method = method or ("SimCLR + denoising, frozen probe" if reconstruction_weight
                         else "SimCLR + frozen probe")
-    run_config = _in_run_folder(config, output_dir)
-    run = paradigms.train_simclr(
-        splits, architecture=architecture, latent_dim=latent_dim, temperature=temperature,
-        reconstruction_weight=reconstruction_weight, config=run_config, **simclr_kwargs,
-    )
-    check_finite(run, "SimCLR", output_dir / "checkpoints" / "best.keras")
-    save_model_atomic(run.model, output_dir / "simclr.keras")  # before the probe freezes it
+    phases = _Phases(output_dir, method, ["simclr", "probe"])
+    checkpoints = output_dir / "checkpoints"
+    settings = _training_settings(splits, config, architecture=architecture,
+                                  latent_dim=latent_dim, temperature=temperature,
+                                  reconstruction_weight=reconstruction_weight, **simclr_kwargs)
+    run = phases.load("simclr", "simclr.keras", settings, checkpoints)
+    if run is None:
+        run = paradigms.train_simclr(
+            splits, architecture=architecture, latent_dim=latent_dim, temperature=temperature,
+            reconstruction_weight=reconstruction_weight,
+            config=_phase_config(config, checkpoints), **simclr_kwargs,
+        )
+        check_finite(run, "SimCLR", checkpoints / "best.keras")
+        save_model_atomic(run.model, output_dir / "simclr.keras")  # before the probe freezes it
+        phases.finished("simclr", "simclr.keras", settings, checkpoints)
     timer.lap("training")
-    probe_run = paradigms.train_probe(run.model.encoder, splits, num_labels=num_labels,
-                                      **(probe or {}),
-                                      config=_probe_config(probe_config, run_config))
-    check_finite(probe_run, "probe", output_dir / "simclr.keras")
-    save_model_atomic(probe_run.model, output_dir / "probe.keras")
+    probe_run = _probe_phase(phases, run.model.encoder, splits, probe, probe_config, config,
+                             output_dir / "simclr.keras", num_labels=num_labels)
     timer.lap("probe")
     return _report(run.model, splits, output_dir, method, run.history, tsne, probe_run.model,
                    config=config, phases=timer.phases)
@@ -329,6 +361,28 @@ def random_baseline_experiment(splits, output_dir, *, architecture, latent_dim, 
     # Reported as the encoder with its probe, like the trained encoders' rows it sits beside.
     return _report(run.model.encoder, splits, output_dir, method, run.history, tsne, run.model,
                    config=config)
+
+
+def _phase_config(config, checkpoints):
+    """The config of a training phase: checkpoints and resume state in ``checkpoints``, the
+    state kept until the phase's model is saved and recorded (``_Phases.finished``)."""
+    return config.replace(output_dir=str(checkpoints), keep_resume_state=True)
+
+
+def _probe_phase(phases, encoder, splits, probe, probe_config, config, encoder_file,
+                 num_labels=None):
+    """The frozen-encoder probe of an experiment, trained and saved as ``probe.keras`` or
+    loaded when an earlier run finished it with the same settings (and the same encoder)."""
+    probe_config = _probe_config(probe_config, config)
+    settings = _training_settings(splits, probe_config, probe=probe, num_labels=num_labels)
+    run = phases.load("probe", "probe.keras", settings)
+    if run is None:
+        run = paradigms.train_probe(encoder, splits, num_labels=num_labels, **(probe or {}),
+                                    config=probe_config)
+        check_finite(run, "probe", encoder_file)
+        save_model_atomic(run.model, phases.output_dir / "probe.keras")
+        phases.finished("probe", "probe.keras", settings)
+    return run
 
 
 def _probe_config(probe_config, config):

@@ -7,7 +7,7 @@ error), freezes its encoder, fits a small classifier on the latent code, and wri
     python recipes/cifar_autoencoder.py [--data-dir DIR] [--epochs N] [--quick]
 """
 
-from keras_latent import experiment, paradigms
+from keras_latent import flags
 
 # Hyperparameters (edit freely). Sized to finish in about 20 minutes on a 2-core CPU with
 # bfloat16 (--precision auto); on a GPU, --epochs 30 costs a few minutes (docs/RESULTS.md).
@@ -29,9 +29,11 @@ PROBE_LEARNING_RATE = 3e-3
 
 
 def main(argv=None):
-    args = experiment.recipe_parser(__doc__, name="cifar_autoencoder", epochs=EPOCHS,
-                                    batch_size=BATCH_SIZE, learning_rate=LEARNING_RATE
-                                    ).parse_args(argv)
+    args = flags.recipe_parser(__doc__, name="cifar_autoencoder", epochs=EPOCHS,
+                               batch_size=BATCH_SIZE, learning_rate=LEARNING_RATE
+                               ).parse_args(argv)
+    from keras_latent import experiment, paradigms  # TensorFlow loads here, after the flags
+
     splits, config, output_dir = experiment.setup(args, DATASET)
     metrics = experiment.autoencoder_experiment(
         splits, output_dir, architecture=ARCHITECTURE, latent_dim=LATENT_DIM, config=config,
@@ -44,4 +46,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    experiment.run_recipe(main)
+    flags.run_recipe(main)

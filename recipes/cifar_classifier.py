@@ -12,7 +12,7 @@ augmentation), the plots and `report.md`. Measured times and accuracies: docs/RE
     python recipes/cifar_classifier.py [--data-dir DIR] [--epochs N] [--precision P] [--quick]
 """
 
-from keras_latent import experiment, paradigms
+from keras_latent import flags
 
 # Hyperparameters (edit freely); the rest of the optimisation is FAST_CLASSIFIER_CONFIG.
 DATASET = "cifar10"
@@ -27,9 +27,11 @@ AUGMENT = {"translate": 2, "horizontal_flip": "alternate"}
 
 
 def main(argv=None):
-    args = experiment.recipe_parser(__doc__, name="cifar_classifier", epochs=EPOCHS,
-                                    batch_size=BATCH_SIZE, learning_rate=LEARNING_RATE
-                                    ).parse_args(argv)
+    args = flags.recipe_parser(__doc__, name="cifar_classifier", epochs=EPOCHS,
+                               batch_size=BATCH_SIZE, learning_rate=LEARNING_RATE
+                               ).parse_args(argv)
+    from keras_latent import experiment, paradigms  # TensorFlow loads here, after the flags
+
     splits, config, output_dir = experiment.setup(args, DATASET,
                                                   base=paradigms.FAST_CLASSIFIER_CONFIG)
     metrics = experiment.classifier_experiment(
@@ -41,4 +43,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    experiment.run_recipe(main)
+    flags.run_recipe(main)

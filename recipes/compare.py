@@ -18,8 +18,7 @@ import mnist_autoencoder
 import mnist_classifier
 import mnist_simclr
 
-from keras_latent import experiment, paradigms
-from keras_latent.evaluation import compare_runs
+from keras_latent import flags
 
 RECIPES = {
     "mnist": (mnist_autoencoder, mnist_classifier, mnist_simclr),
@@ -34,8 +33,15 @@ def main(argv=None):
                "--quiet, --precision, --tensorboard) are passed to every recipe.",
     )
     parser.add_argument("--dataset", choices=["mnist", "cifar10", "both"], default="mnist")
-    parser.add_argument("--output", type=experiment.output_folder, default="runs/compare")
+    parser.add_argument("--output", type=flags.output_folder, default="runs/compare")
     args, passthrough = parser.parse_known_args(argv)
+    # The flags passed on to every recipe are checked now, before TensorFlow loads.
+    flags.recipe_parser(__doc__, name="compare", epochs=1, batch_size=1, learning_rate=1.0
+                        ).parse_args([*passthrough, "--output", str(args.output)])
+    # TensorFlow loads here, after the flags.
+    from keras_latent import experiment, paradigms
+    from keras_latent.evaluation import compare_runs
+
     datasets = ["mnist", "cifar10"] if args.dataset == "both" else [args.dataset]
     for dataset in datasets:
         root = Path(args.output) / dataset
@@ -47,7 +53,7 @@ def main(argv=None):
             run_dirs.append(root / name)
         print(f"\n=== {dataset}: random encoder baseline ===")
         baseline = RECIPES[dataset][0]
-        recipe_args = experiment.recipe_parser(
+        recipe_args = flags.recipe_parser(
             "", name="random_baseline", epochs=1, batch_size=baseline.BATCH_SIZE,
             learning_rate=baseline.LEARNING_RATE,
         ).parse_args([*passthrough, "--output", str(root / "random_encoder")])
@@ -64,4 +70,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    experiment.run_recipe(main)
+    flags.run_recipe(main)

@@ -9,10 +9,7 @@ with their reconstructions side by side.
 
 import json
 
-from keras_latent import experiment, paradigms
-from keras_latent.evaluation import metrics as M
-from keras_latent.evaluation import plots
-from keras_latent.models import load_model, save_model_atomic
+from keras_latent import flags
 
 # Hyperparameters (edit freely).
 DATASET = "mnist"
@@ -24,11 +21,17 @@ LEARNING_RATE = 2e-3
 
 
 def main(argv=None):
-    parser = experiment.recipe_parser(__doc__, name="decoder_probe", epochs=EPOCHS,
-                                      batch_size=BATCH_SIZE, learning_rate=LEARNING_RATE)
+    parser = flags.recipe_parser(__doc__, name="decoder_probe", epochs=EPOCHS,
+                                 batch_size=BATCH_SIZE, learning_rate=LEARNING_RATE)
     parser.add_argument("--classifier", help="a saved classifier.keras whose encoder to decode")
     parser.add_argument("--autoencoder", help="a saved autoencoder.keras to compare with")
     args = parser.parse_args(argv)
+    # TensorFlow loads here, after the flags.
+    from keras_latent import experiment, paradigms
+    from keras_latent.evaluation import metrics as M
+    from keras_latent.evaluation import plots
+    from keras_latent.models import load_model, save_model_atomic
+
     splits, config, output_dir = experiment.setup(args, DATASET)
     kwargs = dict(architecture=ARCHITECTURE, latent_dim=LATENT_DIM, config=config)
     classifier = (load_model(args.classifier) if args.classifier
@@ -61,4 +64,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    experiment.run_recipe(main)
+    flags.run_recipe(main)

@@ -10,9 +10,7 @@ reports their accuracy on the full test set.
 
 import json
 
-from keras_latent import experiment, paradigms
-from keras_latent.evaluation import metrics as M
-from keras_latent.models import build_encoder, get_preset, load_model
+from keras_latent import flags
 
 # Hyperparameters (edit freely).
 DATASET = "mnist"
@@ -25,19 +23,26 @@ LEARNING_RATE = 2e-3
 
 
 def _encoder(path, train, splits, config):
+    from keras_latent.models import load_model
+
     if path:
         return load_model(path).encoder
     return train(splits, architecture=ARCHITECTURE, latent_dim=LATENT_DIM, config=config).model.encoder
 
 
 def main(argv=None):
-    parser = experiment.recipe_parser(__doc__, name="few_shot", epochs=EPOCHS,
-                                      batch_size=BATCH_SIZE, learning_rate=LEARNING_RATE)
-    parser.add_argument("--num-labels", type=experiment.positive_int, nargs="+",
+    parser = flags.recipe_parser(__doc__, name="few_shot", epochs=EPOCHS,
+                                 batch_size=BATCH_SIZE, learning_rate=LEARNING_RATE)
+    parser.add_argument("--num-labels", type=flags.positive_int, nargs="+",
                         default=NUM_LABELS)
     parser.add_argument("--autoencoder", help="a saved autoencoder.keras to probe")
     parser.add_argument("--simclr", help="a saved simclr.keras to probe")
     args = parser.parse_args(argv)
+    # TensorFlow loads here, after the flags.
+    from keras_latent import experiment, paradigms
+    from keras_latent.evaluation import metrics as M
+    from keras_latent.models import build_encoder, get_preset
+
     splits, config, output_dir = experiment.setup(args, DATASET)
     encoders = {
         "autoencoder + frozen probe": _encoder(args.autoencoder, paradigms.train_autoencoder,
@@ -79,4 +84,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    experiment.run_recipe(main)
+    flags.run_recipe(main)

@@ -9,10 +9,7 @@ and probe accuracy against the latent size, one curve per channel count.
 
 import json
 
-from keras_latent import experiment, paradigms
-from keras_latent.evaluation import metrics as M
-from keras_latent.evaluation import plots
-from keras_latent.models import get_preset
+from keras_latent import flags
 
 # Hyperparameters (edit freely).
 DATASET = "mnist"
@@ -25,13 +22,19 @@ LEARNING_RATE = 2e-3
 
 
 def main(argv=None):
-    parser = experiment.recipe_parser(__doc__, name="latent_sweep", epochs=EPOCHS,
-                                      batch_size=BATCH_SIZE, learning_rate=LEARNING_RATE)
-    parser.add_argument("--latent-dims", type=experiment.positive_int, nargs="+",
+    parser = flags.recipe_parser(__doc__, name="latent_sweep", epochs=EPOCHS,
+                                 batch_size=BATCH_SIZE, learning_rate=LEARNING_RATE)
+    parser.add_argument("--latent-dims", type=flags.positive_int, nargs="+",
                         default=LATENT_DIMS)
-    parser.add_argument("--base-channels", type=experiment.positive_int, nargs="+",
+    parser.add_argument("--base-channels", type=flags.positive_int, nargs="+",
                         default=BASE_CHANNELS)
     args = parser.parse_args(argv)
+    # TensorFlow loads here, after the flags.
+    from keras_latent import experiment, paradigms
+    from keras_latent.evaluation import metrics as M
+    from keras_latent.evaluation import plots
+    from keras_latent.models import get_preset
+
     splits, config, output_dir = experiment.setup(args, DATASET)
     test_images = M.to_unit_float(splits.test.images)
     results = {}
@@ -66,4 +69,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    experiment.run_recipe(main)
+    flags.run_recipe(main)

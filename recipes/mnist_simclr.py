@@ -8,7 +8,7 @@ from an augmented view with weight W (the contrastive + denoising hybrid).
     python recipes/mnist_simclr.py [--data-dir DIR] [--epochs N] [--denoise 1.0] [--quick]
 """
 
-from keras_latent import experiment, paradigms
+from keras_latent import flags
 
 # Hyperparameters (edit freely); validation-split results in docs/RESULTS.md.
 DATASET = "mnist"
@@ -30,13 +30,15 @@ PROBE_LEARNING_RATE = 3e-3
 
 
 def main(argv=None):
-    parser = experiment.recipe_parser(__doc__, name="mnist_simclr", epochs=EPOCHS,
-                                      batch_size=BATCH_SIZE, learning_rate=LEARNING_RATE)
-    parser.add_argument("--temperature", type=experiment.positive_float, default=TEMPERATURE)
-    parser.add_argument("--denoise", type=experiment.non_negative_float, default=0.0,
+    parser = flags.recipe_parser(__doc__, name="mnist_simclr", epochs=EPOCHS,
+                                 batch_size=BATCH_SIZE, learning_rate=LEARNING_RATE)
+    parser.add_argument("--temperature", type=flags.positive_float, default=TEMPERATURE)
+    parser.add_argument("--denoise", type=flags.non_negative_float, default=0.0,
                         metavar="WEIGHT",
                         help="weight of the denoising reconstruction loss (0 = plain SimCLR)")
     args = parser.parse_args(argv)
+    from keras_latent import experiment, paradigms  # TensorFlow loads here, after the flags
+
     splits, config, output_dir = experiment.setup(args, DATASET, warmup_epochs=WARMUP_EPOCHS)
     metrics = experiment.simclr_experiment(
         splits, output_dir, architecture=ARCHITECTURE, latent_dim=LATENT_DIM, config=config,
@@ -51,4 +53,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    experiment.run_recipe(main)
+    flags.run_recipe(main)

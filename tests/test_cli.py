@@ -89,3 +89,63 @@ def test_compare_without_metrics_and_bad_arguments_exit_2(tmp_path, capsys):
     _one_line_error(capsys, "metrics.json")
     assert main(["evaluate", "m.keras", "--dataset", "mnist", "--limit", "0"]) == 2
     assert "positive integer" in capsys.readouterr().err
+
+
+# ------------------------------- bad input named in one line, before the work (issue 14)
+
+
+def _mnist_npz(folder, labels):
+    import numpy as np
+
+    folder.mkdir(exist_ok=True)
+    np.savez_compressed(folder / "mnist.npz", x_train=np.zeros((20, 28, 28), np.uint8),
+                        y_train=np.asarray(labels, np.uint8), x_test=np.zeros((5, 28, 28),
+                        np.uint8), y_test=np.zeros(5, np.uint8))
+    return folder
+
+
+@pytest.fixture
+def no_model_loading(monkeypatch, tmp_path):
+    """Fails the test if the command gets as far as loading the model; a private data cache."""
+    import keras_latent.models
+
+    def load_model(path):
+        raise AssertionError("the model was loaded before the bad input was reported")
+
+    monkeypatch.setattr(keras_latent.models, "load_model", load_model)
+    monkeypatch.setenv("KERAS_LATENT_CACHE_DIR", str(tmp_path / "cache"))
+
+
+def test_an_output_file_and_a_bad_history_exit_2_before_the_work(tmp_path, capsys,
+                                                                   no_model_loading):
+    model = tmp_path / "best.keras"
+    model.write_bytes(b"never read")
+    taken = tmp_path / "report.txt"
+    taken.write_text("a file")
+    assert main(["evaluate", str(model), "--dataset", "mnist", "--output", str(taken)]) == 2
+    err = capsys.readouterr().err
+    assert "argument --output" in err and "is a file, not a folder" in err
+    assert "Traceback" not in err
+    for text in ("epoch,note\n0,fine\n", "\x00\x01\x02 not text \xff", ""):
+        history = tmp_path / "log.csv"
+        history.write_bytes(text.encode("latin-1"))
+        assert main(["evaluate", str(model), "--dataset", "mnist", "--history", str(history),
+                     "--output", str(tmp_path / "out")]) == 2
+        _one_line_error(capsys, "--history", "log.csv")
+    assert not (tmp_path / "out").exists()
+
+
+def test_single_class_and_text_data_files_exit_2(run_dir, tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("KERAS_LATENT_CACHE_DIR", str(tmp_path / "cache"))
+    model = str(run_dir / "best.keras")
+    one_class = _mnist_npz(tmp_path / "one", [7] * 20)
+    assert main(["evaluate", model, "--dataset", "mnist", "--data-dir", str(one_class),
+                 "--output", str(tmp_path / "out")]) == 2
+    _one_line_error(capsys, "single class 7", "--limit")
+    text = tmp_path / "text"
+    text.mkdir()
+    (text / "mnist.npz").write_text("x_train,y_train\n0,1\n")
+    assert main(["evaluate", model, "--dataset", "mnist", "--data-dir", str(text),
+                 "--output", str(tmp_path / "out")]) == 2
+    err = _one_line_error(capsys, "mnist.npz is not a NumPy .npz archive")
+    assert "pickle" not in err

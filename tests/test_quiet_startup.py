@@ -36,4 +36,46 @@ def test_import_and_recipe_help_are_quiet():
 
 @pytest.mark.skipif(platform.machine() != "x86_64", reason="oneDNN's notice is an x86 build's")
 def test_verbose_shows_tensorflow_startup_lines():
-    assert "oneDNN custom operations" in _stderr({"KERAS_LATENT_VERBOSE": "1"})
+    assert "oneDNN custom operations" in _stderr({"KERAS_LATENT_VERBOSE": "1"},
+                                                 "import keras_latent, keras")
+
+
+# Each command answers --help and a bad flag without loading TensorFlow (seconds to start):
+# the printed line says whether tensorflow / keras were imported.
+_PARSE_ONLY = """
+import sys
+sys.path[:0] = ["recipes", "."]
+{setup}
+try:
+    status = {call}
+except SystemExit as exit_:
+    status = exit_.code
+print("STATUS", status, "tensorflow" in sys.modules, "keras" in sys.modules)
+"""
+
+
+@pytest.mark.parametrize("setup, call", [
+    ("import cifar_autoencoder", "cifar_autoencoder.main(['--help'])"),
+    ("import mnist_classifier", "mnist_classifier.main(['--epochs', '0'])"),
+    ("import compare", "compare.main(['--limit', '-5'])"),
+    ("from keras_latent.cli import main", "main(['evaluate', '--help'])"),
+    ("from keras_latent.cli import main", "main(['evaluate', 'm.keras', '--limit', '0'])"),
+    ("from tuning import search", "search.main(['--task', 'ae', '--dataset', 'mnist'])"),
+], ids=["recipe-help", "recipe-bad-flag", "compare-bad-flag", "cli-help", "cli-bad-flag",
+        "tuner-bad-flag"])
+def test_flags_are_parsed_before_tensorflow_loads(setup, call):
+    completed = subprocess.run(
+        [sys.executable, "-c", _PARSE_ONLY.format(setup=setup, call=call)],
+        capture_output=True, text=True, cwd=REPO, timeout=120)
+    status = completed.stdout.strip().splitlines()[-1].split()
+    assert status[0] == "STATUS" and status[1] in ("0", "2"), completed.stdout + completed.stderr
+    assert status[2:] == ["False", "False"], "TensorFlow or Keras was imported to parse the flags"
+
+
+def test_importing_the_package_still_registers_its_classes_with_keras():
+    code = ("import keras_latent, keras; "
+            "assert keras.saving.get_registered_object('keras_latent>Autoencoder'); "
+            "assert keras.saving.get_registered_object('keras_latent>SimCLR'); print('OK')")
+    completed = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                               cwd=REPO, timeout=300)
+    assert completed.stdout.strip() == "OK", completed.stderr[-2000:]

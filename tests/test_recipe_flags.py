@@ -53,3 +53,21 @@ def test_missing_data_exits_2_without_an_output_folder(recipe, tmp_path, capsys)
     assert exit_.value.code == 2
     assert "missing" in capsys.readouterr().err
     assert not output.exists()
+
+
+def test_single_class_data_exits_2_before_training(recipe, tmp_path, capsys, monkeypatch):
+    import numpy as np
+
+    monkeypatch.setenv("KERAS_LATENT_CACHE_DIR", str(tmp_path / "cache"))
+    data = tmp_path / "data"
+    data.mkdir()
+    np.savez_compressed(data / "mnist.npz", x_train=np.zeros((20, 28, 28), np.uint8),
+                        y_train=np.full(20, 3, np.uint8), x_test=np.zeros((5, 28, 28), np.uint8),
+                        y_test=np.zeros(5, np.uint8))
+    output = tmp_path / "run"
+    with pytest.raises(SystemExit) as exit_:
+        recipe("mnist_classifier").main(["--data-dir", str(data), "--output", str(output)])
+    assert exit_.value.code == 2
+    error = capsys.readouterr().err.strip()
+    assert "single class 3" in error and len(error.splitlines()) == 1
+    assert not output.exists()

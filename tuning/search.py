@@ -48,6 +48,13 @@ def _at_least(minimum):
     return parse
 
 
+def _folder(text):
+    """A folder that exists or can be created (KerasTuner wants the path as a string)."""
+    from keras_latent.flags import output_folder  # light: no TensorFlow
+
+    return str(output_folder(text))
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="tuning/search.py",
@@ -73,7 +80,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="total trials, counting those of earlier runs of this search")
     parser.add_argument("--epochs", type=_at_least(1), default=5,
                         help="epochs per trial and for the final retraining")
-    parser.add_argument("--directory", default="tuning_runs", help="KerasTuner directory")
+    parser.add_argument("--directory", type=_folder, default="tuning_runs",
+                        help="KerasTuner directory")
     parser.add_argument("--project", default=None,
                         help="project name inside --directory (default: TASK_DATASET)")
     parser.add_argument("--data-dir", default=None,
@@ -136,6 +144,23 @@ def write_json_atomic(path: Path, obj) -> None:
     from keras_latent.models import write_json_atomic as write  # heavy: after argument checks
 
     write(path, obj)
+
+
+def check_project_files(parser, project_dir: Path) -> None:
+    """Refuse, naming the file, a project whose KerasTuner state cannot be read back (a kill or
+    a full disk while KerasTuner wrote it), instead of failing deep inside its reload."""
+    files = [project_dir / "oracle.json", *sorted(project_dir.glob("tuner*.json")),
+             *sorted(project_dir.glob("trial_*/trial.json"))]
+    for path in files:
+        if not path.is_file():
+            continue
+        try:
+            json.loads(path.read_text())
+        except (OSError, UnicodeDecodeError, ValueError) as error:
+            problem = str(error).splitlines()[0] if str(error) else type(error).__name__
+            parser.error(f"{path} cannot be read back ({problem}; truncated by a kill or a "
+                         "full disk?): pass --overwrite to start this search over, or pick "
+                         "another --project")
 
 
 def check_spec(parser, project_dir: Path, spec: dict) -> None:
@@ -309,13 +334,17 @@ def main(argv=None) -> int:
     overwrite = args.overwrite and role != "worker"
     project_dir = Path(args.directory) / args.project
     spec = {"task": args.task, "dataset": args.dataset, "tuner": args.tuner}
+    if project_dir.exists() and not project_dir.is_dir():
+        parser.error(f"{project_dir} is a file, not a project folder; pick another --project "
+                     "or --directory")
     if not overwrite:
         check_spec(parser, project_dir, spec)
+        check_project_files(parser, project_dir)
 
     # Heavy imports after argument checks: a bad command fails in a blink.
     import keras
 
-    from keras_latent.data import load_dataset
+    from keras_latent.data import check_classes, load_dataset
     from keras_latent.paradigms import TrainingConfig
     from tuning.hypermodels import HYPERMODELS, EncoderSpace
 
@@ -336,6 +365,7 @@ def main(argv=None) -> int:
         splits = load_dataset(args.dataset, data_dir=args.data_dir, seed=args.seed)
         if args.limit:
             splits = splits.limit(args.limit, seed=args.seed)
+        check_classes(splits)
         hypermodel = HYPERMODELS[args.task](splits, space=space, config=config)
     except ValueError as error:  # DatasetError, SearchSpaceError, TrainingConfig checks
         parser.error(str(error))

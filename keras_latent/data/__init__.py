@@ -9,6 +9,7 @@ from keras_latent.data.augment import build_augmentation, resolve_augmentation
 from keras_latent.data.datasets import DATASETS
 from keras_latent.data.datasets import DatasetError
 from keras_latent.data.datasets import DatasetSplits
+from keras_latent.data.datasets import check_classes
 from keras_latent.data.datasets import Split
 from keras_latent.data.datasets import load_dataset
 from keras_latent.data.pipelines import contrastive_dataset
@@ -24,6 +25,7 @@ __all__ = [
     "DatasetSplits",
     "Split",
     "build_augmentation",
+    "check_classes",
     "resolve_augmentation",
     "contrastive_dataset",
     "encoding_dataset",

@@ -7,13 +7,16 @@ folder and says how to fix it, never as a deep NumPy/pickle/TensorFlow trace.
 
 Decompressing ``cifar10.npz`` takes seconds, so arrays are cached per file in-process, and the
 decompressed arrays are also kept as plain ``.npy`` files (memory-mapped on the next load) under
-``KERAS_LATENT_CACHE_DIR`` (default ``~/.cache/keras_latent``; set it to ``off`` to disable).
+``KERAS_LATENT_CACHE_DIR`` (default ``~/.cache/keras_latent``; set it to ``off`` to disable):
+one folder per file, written only once its arrays have passed validation, replaced when the
+file changes, rebuilt from the file when it is damaged.
 """
 
 import dataclasses
 import functools
 import gzip
 import hashlib
+import json
 import os
 import pickle
 import socket
@@ -196,6 +199,20 @@ def _load_splits(name, source, stamp, validation_fraction, seed):
     return DatasetSplits(spec.name, train, val, Split(x_test, y_test), spec.class_names)
 
 
+def check_classes(splits):
+    """Raise a DatasetError when the training split holds a single class: no classifier or
+    probe can learn from it (and the evaluation's logistic probe would fail at the end of a
+    run). Called before training, after any ``limit``."""
+    classes = np.unique(np.asarray(splits.train.labels))
+    if len(classes) < 2:
+        found = f"class {classes[0]}" if len(classes) else "no labels"
+        raise DatasetError(
+            f"the training split of {splits.name} holds {len(splits.train)} image(s) of a "
+            f"single {found}; classifiers and probes need at least two classes: use a larger "
+            "--limit, or a data file that holds every class."
+        )
+
+
 # --------------------------------------------------------------------------------------------
 # Finding a source
 
@@ -278,31 +295,53 @@ def _frozen(array):
 def _load_arrays(spec, source, stamp):
     kind, path = source
     if kind == "tfds":
-        arrays = _load_tfds(spec)
-        where = f"TensorFlow Datasets {spec.tfds_name!r}"
-    else:
-        arrays = _read_cached(kind, path, *stamp)
-        where = path
-    return _checked(spec, arrays, where)
+        return _checked(spec, _load_tfds(spec), f"TensorFlow Datasets {spec.tfds_name!r}")
+    if kind != "npz":
+        return _checked(spec, _read_cached(kind, path, *stamp), path)
+    arrays, cache = _read_npz(path, *stamp)
+    if cache is not None:
+        try:
+            return _checked(spec, arrays, path)
+        except DatasetError:  # a cache gone bad, not the file: rebuild it from the file
+            _remove_cache(cache)
+            _read_npz.cache_clear()
+            arrays, cache = _read_npz(path, *stamp, use_cache=False)
+    checked = _checked(spec, arrays, path)  # raises, naming the file, before anything is cached
+    _write_decompressed_cache(_decompressed_cache(path), arrays, _cache_stamp(path, *stamp))
+    return checked
 
 
 @functools.lru_cache(maxsize=8)
 def _read_cached(kind, path, size, mtime_ns):
-    """Raw arrays of one file or folder; ``size`` / ``mtime_ns`` make a rewritten file a miss."""
-    if kind == "npz":
-        return _read_npz(path, size, mtime_ns)
+    """Raw arrays of an unpacked folder; ``size`` / ``mtime_ns`` make a rewritten one a miss."""
     if kind == "cifar_batches":
         return _read_cifar_batches(Path(path))
     return _read_idx_folder(Path(path))
 
 
-def _read_npz(path, size, mtime_ns):
-    cache = _decompressed_cache(path, size, mtime_ns)
+@functools.lru_cache(maxsize=8)
+def _read_npz(path, size, mtime_ns, use_cache=True):
+    """``(arrays, cache folder)`` of an ``.npz``: from its decompressed cache when that is whole
+    and of this version of the file (folder returned), else from the file (``None``)."""
+    cache = _decompressed_cache(path) if use_cache else None
     if cache is not None:
         try:
-            return tuple(np.load(cache / f"{key}.npy", mmap_mode="r") for key in ARRAY_KEYS)
-        except (OSError, ValueError):
-            pass  # missing or half-written cache: rebuild it below
+            if _cache_is_fresh(cache, _cache_stamp(path, size, mtime_ns)):
+                return tuple(np.load(cache / f"{key}.npy", mmap_mode="r", allow_pickle=False)
+                             for key in ARRAY_KEYS), cache
+        except Exception:  # noqa: BLE001 - any damage to a cache only means rebuilding it
+            pass
+    try:
+        with open(path, "rb") as handle:
+            start = handle.read(16)
+    except OSError as error:
+        raise DatasetError(f"{path} cannot be read ({error}); check its permissions.") from error
+    if not start.startswith(b"PK"):  # not even the start of a zip (a truncated one is below)
+        raise DatasetError(
+            f"{path} is not a NumPy .npz archive (an .npz is a zip file; this one starts with "
+            f"{start!r}); copy or download it again, or re-create it with "
+            "np.savez_compressed(path, x_train=..., y_train=..., x_test=..., y_test=...)."
+        )
     try:
         with np.load(path, allow_pickle=False) as archive:
             missing = [key for key in ARRAY_KEYS if key not in archive.files]
@@ -317,33 +356,69 @@ def _read_npz(path, size, mtime_ns):
         if isinstance(error, DatasetError):
             raise
         raise DatasetError(
-            f"{path} is not a readable NumPy .npz archive (corrupt or truncated: {error}); "
-            "copy or download it again."
+            f"{path} is not a readable NumPy .npz archive (corrupt or truncated: "
+            f"{str(error).splitlines()[0] if str(error) else type(error).__name__}); copy or "
+            "download it again."
         ) from error
-    if cache is not None:
-        _write_decompressed_cache(cache, arrays)
-    return arrays
+    return arrays, None
 
 
-def _decompressed_cache(path, size, mtime_ns):
+#: Written last into a cache folder: the source file's path, size and mtime the arrays are of.
+_CACHE_STAMP = "source.json"
+
+
+def _cache_stamp(path, size, mtime_ns):
+    return {"path": os.path.abspath(path), "size": size, "mtime_ns": mtime_ns}
+
+
+def _cache_is_fresh(folder, stamp) -> bool:
+    try:
+        with open(folder / _CACHE_STAMP) as handle:
+            return json.load(handle) == stamp
+    except (OSError, ValueError):
+        return False
+
+
+def _decompressed_cache(path):
+    """The cache folder of the file at ``path`` (one per file, whatever its version), or None
+    when caching is off."""
     root = os.environ.get(CACHE_DIR_ENV)
     if root and root.lower() in ("off", "0", "none", "false"):
         return None
     if not root:
         xdg = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
         root = os.path.join(xdg, "keras_latent")
-    key = hashlib.sha1(f"{os.path.abspath(path)}|{size}|{mtime_ns}".encode()).hexdigest()[:16]
+    key = hashlib.sha1(os.path.abspath(path).encode()).hexdigest()[:16]
     return Path(root) / f"{Path(path).stem}-{key}"
 
 
-def _write_decompressed_cache(folder, arrays):
-    """Best effort: a read-only home or a full disk only costs speed next time."""
+def _remove_cache(folder):
+    import shutil
+
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+def _write_decompressed_cache(folder, arrays, stamp):
+    """Best effort: a read-only home or a full disk only costs speed next time.
+
+    Called only for arrays that passed validation. One folder per source file: a new version
+    replaces the old one's arrays (the stamp is removed first and written last, so a reader
+    never takes a half-written folder for whole). Folders of the layout before this one (one
+    per file version, no stamp) are left to whoever wrote them: an older version of this
+    package may still use them."""
+    if folder is None or _cache_is_fresh(folder, stamp):
+        return
     try:
         folder.mkdir(parents=True, exist_ok=True)
+        (folder / _CACHE_STAMP).unlink(missing_ok=True)
         for key, array in zip(ARRAY_KEYS, arrays):
             with tempfile.NamedTemporaryFile(dir=folder, suffix=".npy.tmp", delete=False) as tmp:
-                np.save(tmp, array, allow_pickle=False)
+                np.save(tmp, np.asarray(array), allow_pickle=False)
             os.replace(tmp.name, folder / f"{key}.npy")
+        with tempfile.NamedTemporaryFile("w", dir=folder, suffix=".json.tmp",
+                                         delete=False) as tmp:
+            json.dump(stamp, tmp)
+        os.replace(tmp.name, folder / _CACHE_STAMP)
     except OSError:
         pass
 

@@ -325,8 +325,12 @@ def _read_history(history_or_csv) -> dict:
             f"history must be a Keras History, a dict of lists or a CSVLogger file; "
             f"{str(path)!r} is not a file."
         )
-    with open(path, newline="") as handle:
-        rows = list(csv.DictReader(handle))
+    try:
+        with open(path, newline="") as handle:
+            rows = list(csv.DictReader(handle))
+    except (OSError, UnicodeDecodeError, csv.Error) as error:
+        raise ValueError(f"{path} is not a readable CSV log of training ({error}); pass the "
+                         "training_log.csv a run wrote.") from error
     if not rows:
         raise ValueError(f"{path} has no epochs logged; train at least one epoch first.")
     columns = {}
@@ -340,12 +344,30 @@ def _read_history(history_or_csv) -> dict:
     return columns
 
 
+def history_curves(history_or_csv) -> dict:
+    """The curves ``plot_history`` would draw (``{name: [value per epoch]}``), read and checked
+    before any other work: a file that is not a CSVLogger log, or holds no losses or metrics,
+    raises a ValueError naming it. An in-memory history of no epochs gives ``{}``."""
+    history = _read_history(history_or_csv)
+    history = {name: values for name, values in history.items() if values}
+    if not _curve_names(history) and not isinstance(
+            getattr(history_or_csv, "history", history_or_csv), dict):
+        raise ValueError(f"{history_or_csv} holds no losses or metrics to plot (numeric "
+                         "columns such as loss, val_loss); pass the training_log.csv a run "
+                         "wrote.")
+    return history
+
+
+def _curve_names(history):
+    skip = {"lr", "learning_rate"}
+    names = [k for k in history if not k.startswith("val_") and k not in skip]
+    return names + [k[4:] for k in history if k.startswith("val_") and k[4:] not in history]
+
+
 def plot_history(history_or_csv, *, path=None) -> Figure:
     """One panel per loss/metric: the training curve and, when logged, the validation curve."""
     history = _read_history(history_or_csv)
-    skip = {"lr", "learning_rate"}
-    names = [k for k in history if not k.startswith("val_") and k not in skip]
-    names += [k[4:] for k in history if k.startswith("val_") and k[4:] not in history]
+    names = _curve_names(history)
     if not names:
         raise ValueError("the history holds no losses or metrics to plot.")
     figure = _new_figure(4.0 * len(names), 3.4)

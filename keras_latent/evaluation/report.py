@@ -254,7 +254,8 @@ def evaluate_model(model, splits, output_dir, *, method=None, batch_size=256, ts
         seed: seeds the probe, the t-SNE sample, the plotted images.
         probe_epochs: iteration budget (full passes over the train codes) of the linear probe.
         knn_k: neighbours in the k-NN accuracy.
-        history: a Keras History, its ``.history`` dict or a CSVLogger file -> training curves.
+        history: a Keras History, its ``.history`` dict or a CSVLogger file -> training curves
+            (none for a history of no epochs; a file without curves is refused up front).
         num_images: images in the reconstruction plot.
         classifier: a trained frozen-encoder probe (``Classifier``) of this model's encoder; its
             head then gives the accuracies (the paradigm's probe, as the assignment reports)
@@ -279,6 +280,8 @@ def evaluate_model(model, splits, output_dir, *, method=None, batch_size=256, ts
             print(f"[{time.perf_counter() - started:6.1f} s] {message}", flush=True)
 
     kind = model_kind(model)
+    # Before the work: a history file that cannot be plotted fails now, naming it.
+    curves = plots.history_curves(history) if history is not None else {}
     arrays = _split_arrays(splits)
     image_shape = arrays["train"][0].shape[1:]
     check_input_shape(model, image_shape)
@@ -404,8 +407,8 @@ def evaluate_model(model, splits, output_dir, *, method=None, batch_size=256, ts
 
     plots.plot_confusion_matrix(confusion, class_names, path=output_dir / "confusion_matrix.png")
     plot_files["confusion_matrix"] = "confusion_matrix.png"
-    if history is not None:
-        plots.plot_history(history, path=output_dir / "history.png")
+    if curves:  # a run resumed after its last epoch trained none in this process
+        plots.plot_history(curves, path=output_dir / "history.png")
         plot_files["history"] = "history.png"
     result["plots"] = plot_files
     if metadata is not None:

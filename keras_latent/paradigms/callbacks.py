@@ -5,6 +5,7 @@ representation quality, and the standard log/NaN guards."""
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 import math
 import os
@@ -16,6 +17,7 @@ import keras
 import numpy as np
 
 from keras_latent.evaluation.metrics import encode, knn_accuracy
+from keras_latent.flags import RunError
 from keras_latent.models.saving import (
     atomic_path,
     copy_atomic,
@@ -102,6 +104,53 @@ def best_so_far(checkpoint_path, log_path, monitor, mode="min"):
     return min(values) if mode == "min" else max(values)
 
 
+def logged_history(log_path) -> dict:
+    """``{name: [value per epoch]}`` from a ``CSVLogger`` file, ``{}`` when there is none.
+
+    A resumed run appends to the log, so this is the whole run's history where ``fit`` returns
+    only the epochs of the last process. An epoch logged twice (a run resumed from the state
+    one epoch back) keeps its last row; non-numeric columns are left out."""
+    try:
+        with open(log_path, newline="") as handle:
+            rows = list(csv.DictReader(handle))
+    except (OSError, ValueError, csv.Error):
+        return {}
+    by_epoch = {}
+    for row in rows:
+        try:
+            by_epoch[int(row["epoch"])] = row
+        except (KeyError, TypeError, ValueError):
+            continue
+    ordered = [by_epoch[epoch] for epoch in sorted(by_epoch)]
+    history = {}
+    for name in (ordered[0] if ordered else {}):
+        if name == "epoch":
+            continue
+        try:
+            history[name] = [float(row[name]) for row in ordered]
+        except (KeyError, TypeError, ValueError):
+            continue
+    return history
+
+
+def _first_line(error) -> str:
+    lines = str(error).strip().splitlines()
+    return f"{type(error).__name__}: {lines[0] if lines else ''}"
+
+
+class ResumeStateError(RunError, ValueError):
+    """The resume state in a folder belongs to another run; the message says which and what
+    to do (a recipe prints it and exits 2). Nothing is deleted."""
+
+
+def _signature(model, monitor) -> dict:
+    """What a resume state must match to be loaded into ``model``: the model's class, its
+    weights' shapes in order (names vary between processes) and the monitored value."""
+    shapes = json.dumps([list(variable.shape) for variable in model.weights])
+    return {"model": type(model).__name__, "monitor": monitor,
+            "weights": hashlib.sha1(shapes.encode()).hexdigest()[:16]}
+
+
 class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
     """``BackupAndRestore`` whose resume state a kill or a full disk cannot corrupt.
 
@@ -111,17 +160,61 @@ class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
     when the latest cannot be read), and a state that cannot be read at all is reported with a
     warning and training starts over, instead of failing on every rerun. An epoch that ended
     with a non-finite loss (a diverged run) is not backed up.
+
+    The state names the run it belongs to (``owner.json``: model class, weight shapes and
+    ``monitor``); a state of another run (another method trained into the same folder) is
+    refused with ``ResumeStateError`` and left alone, instead of failing to load or being
+    deleted. After ``on_train_begin``, ``resumed_epoch`` is the number of epochs the restored
+    state had finished (0 for a fresh run).
     """
 
-    def __init__(self, backup_dir, **kwargs):
+    OWNER_FILE = "owner.json"
+
+    def __init__(self, backup_dir, *, monitor=None, **kwargs):
         kwargs.setdefault("double_checkpoint", True)
         super().__init__(backup_dir, **kwargs)
+        self.monitor, self.resumed_epoch, self._owner = monitor, 0, None
+        self._owner_path = os.path.join(backup_dir, self.OWNER_FILE)
 
     def on_train_begin(self, logs=None):
+        self.resumed_epoch = 0
+        # Taken now, before any step, in the run that writes the state and in the one that
+        # reads it alike (parts a custom train_step builds lazily are missing in both).
+        self._owner = _signature(self.model, self.monitor)
         has_state = any(os.path.exists(path) for path in (
             self._weights_path, self._training_metadata_path, self._prev_weights_path))
         if not has_state:
             return
+        self._check_owner()
+        self._restore()
+        self.resumed_epoch = int(getattr(self.model, "_initial_epoch", None) or 0)
+
+    def _check_owner(self):
+        try:
+            with open(self._owner_path) as handle:
+                owner = json.load(handle)
+        except (OSError, ValueError):
+            return  # a state of an older version: loading it tells
+        if not isinstance(owner, dict):
+            return
+        mine = self._owner
+        if all(owner.get(key) == value for key, value in mine.items()):
+            return
+        try:
+            with open(self._training_metadata_path) as handle:
+                epoch = f", saved after epoch {int(json.load(handle)['epoch'])}"
+        except (OSError, ValueError, KeyError, TypeError):
+            epoch = ""
+        other = f"a {owner.get('model')} model"
+        if owner.get("model") == mine["model"]:
+            other += " of other layer sizes"
+        raise ResumeStateError(
+            f"{self.backup_dir} holds the resume state of another run ({other}, monitored by "
+            f"{owner.get('monitor')}{epoch}), not of this {mine['model']} run: use another "
+            f"output folder (--output), or delete {self.backup_dir} to start this run over "
+            "(that run's state is then lost)")
+
+    def _restore(self):
         optimizer = self.model.optimizer
         if self.model.built and optimizer is not None and not optimizer.built:
             optimizer.build(self.model.trainable_variables)
@@ -142,7 +235,7 @@ class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
             try:
                 self._load_model()
                 warnings.warn(f"the latest resume state in {self.backup_dir} could not be read "
-                              f"({type(problem).__name__}: {problem}); resumed from the one "
+                              f"({_first_line(problem)}); resumed from the one "
                               "before it (one epoch earlier)", stacklevel=2)
                 return
             except _UNREADABLE as error:
@@ -152,7 +245,7 @@ class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
         self.model._initial_epoch = None
         shutil.rmtree(self.backup_dir, ignore_errors=True)
         warnings.warn(f"the resume state in {self.backup_dir} could not be read "
-                      f"({type(problem).__name__}: {problem}); deleted it, training starts over",
+                      f"({_first_line(problem)}); deleted it, training starts over",
                       stacklevel=2)
 
     def on_epoch_end(self, epoch, logs=None):
@@ -162,6 +255,8 @@ class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
 
     def _save_model(self):
         os.makedirs(self.backup_dir, exist_ok=True)
+        owner = self._owner or _signature(self.model, self.monitor)
+        write_json_atomic(self._owner_path, owner)
         if self.double_checkpoint:
             for current, previous in ((self._weights_path, self._prev_weights_path),
                                       (self._training_metadata_path,
@@ -208,14 +303,20 @@ class KNNMonitor(keras.callbacks.Callback):
                                                 val_codes, self.val_labels, k=self.k)
 
 
-def default_callbacks(output_dir, *, monitor="val_loss", mode="min", monitors=(), extra=()):
+def default_callbacks(output_dir, *, monitor="val_loss", mode="min", monitors=(), extra=(),
+                      keep_resume_state=False):
     """Callbacks for a run, in the order that matters: ``monitors`` first (they add to the logs
     that checkpoint and CSV read), a NaN guard, then, when ``output_dir`` is given, the best
-    checkpoint, resume state and CSV log, and last the caller's ``extra`` callbacks (which see
-    complete logs and run after the epoch's state is safely on disk).
+    checkpoint, CSV log and resume state (the log first, so it holds every epoch the state
+    has: a kill between the two repeats the epoch, and ``logged_history`` keeps its last row),
+    and last the caller's ``extra`` callbacks (which see complete logs and run after the
+    epoch's state is safely on disk).
 
     A resumed run (``output_dir/backup`` holds state) keeps the best value its checkpoint was
-    saved at; temporary files a killed save left in ``output_dir`` are deleted."""
+    saved at; temporary files a killed save left in ``output_dir`` are deleted. With
+    ``keep_resume_state`` the resume state outlives a finished ``fit`` (the caller deletes it,
+    ``discard_resume_state``, once the results are safely written): a rerun killed between
+    the two then restores the finished model instead of training again."""
     callbacks = [*monitors, keras.callbacks.TerminateOnNaN()]
     if output_dir is not None:
         output_dir = Path(output_dir)
@@ -223,14 +324,21 @@ def default_callbacks(output_dir, *, monitor="val_loss", mode="min", monitors=()
         backup = output_dir / "backup"
         remove_leftovers(output_dir)
         remove_leftovers(backup)
-        resuming = backup.is_dir() and any(backup.iterdir())
+        resuming = any((backup / name).exists() for name in (
+            "latest.weights.h5", "latest.weights.h5.bkp", "training_metadata.json"))
         best_path, log_path = output_dir / "best.keras", output_dir / "training_log.csv"
         best = best_so_far(best_path, log_path, monitor, mode) if resuming else None
         callbacks += [
             AtomicModelCheckpoint(str(best_path), monitor=monitor, mode=mode,
                                   initial_value_threshold=best),
-            AtomicBackupAndRestore(str(backup)),
             # Append only when resuming, so a fresh run in an old folder starts a clean log.
             keras.callbacks.CSVLogger(str(log_path), append=resuming),
+            AtomicBackupAndRestore(str(backup), monitor=monitor,
+                                   delete_checkpoint=not keep_resume_state),
         ]
     return [*callbacks, *extra]
+
+
+def discard_resume_state(output_dir) -> None:
+    """Delete the resume state ``default_callbacks(output_dir, keep_resume_state=True)`` kept."""
+    shutil.rmtree(Path(output_dir) / "backup", ignore_errors=True)

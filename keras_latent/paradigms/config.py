@@ -34,6 +34,9 @@ class TrainingConfig:
         output_dir: when set, the run keeps a best-on-validation ``.keras`` checkpoint, a
             ``BackupAndRestore`` folder (an interrupted run resumes from its last epoch) and a
             ``training_log.csv`` there.
+        keep_resume_state: keep ``output_dir/backup`` after ``fit`` ends, for a caller that
+            deletes it (``callbacks.discard_resume_state``) once it has saved the results: a
+            run killed in between then finishes from it instead of training again.
         verbose: Keras' progress-bar setting for ``fit``.
         strategy: a ``tf.distribute`` strategy to build and train under (e.g. MirroredStrategy).
         precision: ``"auto"`` (default: bfloat16 on CPUs with native bf16 instructions and on
@@ -61,6 +64,7 @@ class TrainingConfig:
     lookahead: float | None = None
     seed: int = 0
     output_dir: str | None = None
+    keep_resume_state: bool = False
     verbose: Any = "auto"
     strategy: Any = None
     precision: str = "auto"

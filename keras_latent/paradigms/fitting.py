@@ -7,13 +7,18 @@ import contextlib
 import dataclasses
 import math
 import warnings
+from pathlib import Path
 from typing import Any
 
 import keras
 import numpy as np
 
 from keras_latent.models import get_preset
-from keras_latent.paradigms.callbacks import default_callbacks
+from keras_latent.paradigms.callbacks import (
+    AtomicBackupAndRestore,
+    default_callbacks,
+    logged_history,
+)
 from keras_latent.paradigms.config import TrainingConfig
 from keras_latent.paradigms.lookahead import Lookahead
 from keras_latent.paradigms.tensorboard import tensorboard_callbacks
@@ -127,6 +132,9 @@ def fit(model, train_data, val_data, config: TrainingConfig, *, monitor: str, mo
         monitors=(), output_dir=None, phase="training", reconstruct=None, **fit_kwargs) -> dict:
     """``model.fit`` with the default callbacks; returns the history dict.
 
+    With an output folder the history is the whole run's, read back from its
+    ``training_log.csv``: a resumed run's curves start at epoch 1, and a run resumed after its
+    last epoch (killed before it ended) returns the history of the model it restored.
     With ``config.tensorboard`` the epochs are logged under ``<tensorboard>/<phase>``, and the
     reconstructions of the first few ``reconstruct`` images (validation images) with them."""
     if config.lookahead is not None:
@@ -136,11 +144,12 @@ def fit(model, train_data, val_data, config: TrainingConfig, *, monitor: str, mo
                              "a finite cardinality).")
         # First, so the checkpoint and the logs see the averaged weights at each epoch's end.
         monitors = [Lookahead(steps * config.epochs, base=config.lookahead ** 5), *monitors]
+    output_dir = output_dir if output_dir is not None else config.output_dir
     callbacks = default_callbacks(
-        output_dir if output_dir is not None else config.output_dir,
-        monitor=monitor, mode=mode, monitors=monitors,
+        output_dir, monitor=monitor, mode=mode, monitors=monitors,
         extra=[*tensorboard_callbacks(config.tensorboard_dir, phase, reconstruct=reconstruct),
                *config.callbacks],
+        keep_resume_state=config.keep_resume_state,
     )
     history = model.fit(
         train_data,
@@ -151,8 +160,20 @@ def fit(model, train_data, val_data, config: TrainingConfig, *, monitor: str, mo
         shuffle=False,  # the tf.data pipelines shuffle (seeded, every epoch)
         **fit_kwargs,
     )
-    warn_if_stuck(history.history)
-    return history.history
+    history = history.history
+    if output_dir is not None:
+        logged = logged_history(Path(output_dir) / "training_log.csv")
+        if len(logged.get("loss", [])) >= len(history.get("loss", [])):
+            history = logged
+        backup = next((callback for callback in callbacks
+                       if isinstance(callback, AtomicBackupAndRestore)), None)
+        if backup is not None and backup.resumed_epoch > config.epochs:
+            warnings.warn(f"the resume state in {backup.backup_dir} had finished "
+                          f"{backup.resumed_epoch} epochs, more than the {config.epochs} asked "
+                          "for: nothing was trained and the model is that state's (delete the "
+                          "folder to train from scratch)", stacklevel=2)
+    warn_if_stuck(history)
+    return history
 
 
 def warn_if_stuck(history: dict, *, tolerance: float = 1e-3) -> bool:

@@ -4,6 +4,7 @@ import os
 import pickle
 import sys
 import types
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -236,3 +237,50 @@ def test_split_is_frozen():
         split.images = None
     with pytest.raises(ValueError):
         split.take(-1)
+
+
+# --- the decompressed .npy cache (issue 14, item 11) ------------------------------------------
+
+
+def _cache_folders():
+    return sorted(path for path in Path(os.environ[datasets.CACHE_DIR_ENV]).iterdir())
+
+
+def _fresh_load(path_dir, **kwargs):
+    for cached in (datasets._load_splits, datasets._read_cached, datasets._read_npz):
+        getattr(cached, "cache_clear", lambda: None)()
+    return load_dataset("mnist", data_dir=path_dir, validation_fraction=0.0, **kwargs)
+
+
+def test_a_rejected_file_leaves_no_cache(tmp_path):
+    write_npz(tmp_path / "mnist.npz", y_train=np.arange(20, dtype=np.int64))  # labels 0..19
+    with pytest.raises(DatasetError, match="outside 0..9"):
+        _fresh_load(tmp_path)
+    assert _cache_folders() == []
+
+
+def test_one_cache_per_file_and_a_damaged_one_is_rebuilt(tmp_path):
+    path = write_npz(tmp_path / "mnist.npz")
+    expected = _fresh_load(tmp_path).train.labels.tolist()
+    [folder] = _cache_folders()
+    # Damaged in three ways: empty, garbage, an array of the wrong shape.
+    for damage in (b"", b"\x93NUMPY garbage", None):
+        if damage is None:
+            np.save(folder / "x_train.npy", np.zeros((3, 5), np.uint8))
+        else:
+            (folder / "y_train.npy").write_bytes(damage)
+        assert _fresh_load(tmp_path).train.labels.tolist() == expected
+    # A rewritten file replaces its cache instead of adding another copy.
+    write_npz(path, y_train=np.full(20, 3, np.uint8))
+    os.utime(path, ns=(1, 1))
+    assert _fresh_load(tmp_path).train.labels.tolist() == [3] * 20
+    assert _cache_folders() == [folder]
+
+
+def test_a_text_file_named_npz_is_not_blamed_on_pickles(tmp_path):
+    (tmp_path / "mnist.npz").write_text("x_train,y_train\n1,2\n")
+    with pytest.raises(DatasetError) as error:
+        _fresh_load(tmp_path)
+    message = str(error.value)
+    assert "mnist.npz is not a NumPy .npz archive" in message and "b'x_train,y_train" in message
+    assert "pickle" not in message and len(message.splitlines()) == 1

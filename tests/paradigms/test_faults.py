@@ -260,3 +260,131 @@ def test_a_training_loss_that_does_not_move_is_reported():
     with warnings.catch_warnings():
         warnings.simplefilter("error", UserWarning)
         fit(_tiny_model(), data, None, config, monitor="loss", mode="min")
+
+
+# ------------------------------------- killed after the last epoch, fewer --epochs (item 4)
+
+
+def _two_layers(width):
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(width),
+                              keras.layers.Dense(1)])
+    model.compile(optimizer="adam", loss="mse")
+    return model
+
+
+def _paradigm_fit(folder, epochs, *, kill_after=None, width=1, keep=False):
+    """``fitting.fit`` (what every paradigm calls) on a tiny model with its folder."""
+    import tensorflow as tf
+
+    from keras_latent.paradigms import TrainingConfig
+    from keras_latent.paradigms.fitting import fit
+
+    rng = np.random.default_rng(0)
+    data = tf.data.Dataset.from_tensor_slices(
+        (rng.random((32, 4), dtype=np.float32), rng.random((32, 1), dtype=np.float32))).batch(8)
+    model = _two_layers(width)
+    config = TrainingConfig(epochs=epochs, verbose=0, output_dir=str(folder),
+                            keep_resume_state=keep,
+                            callbacks=(KillAfterEpoch(kill_after),) if kill_after is not None
+                            else ())
+    return model, fit(model, data, data, config, monitor="val_loss", mode="min")
+
+
+def test_a_run_killed_after_its_last_epoch_finishes_with_the_whole_history(tmp_path):
+    with pytest.raises(SimulatedKill):
+        _paradigm_fit(tmp_path, 3, kill_after=2)  # the state is saved, fit never returned
+    trained = _two_layers(1)
+    trained.optimizer.build(trained.trainable_variables)
+    trained.load_weights(tmp_path / "backup" / "latest.weights.h5")
+    model, history = _paradigm_fit(tmp_path, 3)
+    assert len(history["loss"]) == len(history["val_loss"]) == 3  # read back from the log
+    log = (tmp_path / "training_log.csv").read_text().splitlines()
+    assert len(log) == 4  # header + 3 epochs: nothing was trained again
+    for restored, expected in zip(model.get_weights(), trained.get_weights()):
+        np.testing.assert_array_equal(restored, expected)
+    assert not (tmp_path / "backup").exists()
+
+
+def test_a_rerun_with_fewer_epochs_says_so_and_keeps_the_trained_model(tmp_path):
+    with pytest.raises(SimulatedKill):
+        _paradigm_fit(tmp_path, 3, kill_after=2)
+    with pytest.warns(UserWarning, match="had finished 3 epochs, more than the 2 asked for"):
+        _, history = _paradigm_fit(tmp_path, 2)
+    assert len(history["loss"]) == 3
+
+
+def test_a_kept_resume_state_outlives_fit_until_discarded(tmp_path):
+    from keras_latent.paradigms.callbacks import discard_resume_state
+
+    _paradigm_fit(tmp_path, 2, keep=True)
+    assert (tmp_path / "backup" / "latest.weights.h5").is_file()
+    _, history = _paradigm_fit(tmp_path, 2, keep=True)  # killed before the results: no work
+    assert len(history["loss"]) == 2
+    discard_resume_state(tmp_path)
+    assert not (tmp_path / "backup").exists()
+
+
+# ---------------------------------------------- another run's resume state (item 7)
+
+
+def test_another_runs_resume_state_is_named_and_left_alone(tmp_path):
+    from keras_latent.paradigms.callbacks import ResumeStateError
+
+    with pytest.raises(SimulatedKill):
+        _paradigm_fit(tmp_path, 3, kill_after=0, width=3)
+    saved = {path.name: path.read_bytes() for path in (tmp_path / "backup").iterdir()}
+    with pytest.raises(ResumeStateError) as error:
+        _paradigm_fit(tmp_path, 3, width=5)
+    message = str(error.value)
+    assert len(message.splitlines()) == 1
+    assert "another run (a Sequential model of other layer sizes" in message
+    assert "after epoch 1" in message and "--output" in message and "delete" in message
+    assert {path.name: path.read_bytes() for path in (tmp_path / "backup").iterdir()} == saved
+    _, history = _paradigm_fit(tmp_path, 3, width=3)  # its own run still resumes
+    assert len(history["loss"]) == 3
+
+
+# ---------------------------------------- an experiment resumes phase by phase (items 4, 5)
+
+
+def test_an_experiment_resumes_phase_by_phase_and_writes_its_report(mnist_small, tmp_path,
+                                                                     capsys):
+    from keras_latent import experiment, paradigms
+    from tests.paradigms.conftest import LATENT_DIM, TINY_CONV
+
+    splits = mnist_small.limit(200, seed=0)
+    config = paradigms.TrainingConfig(epochs=2, batch_size=64, verbose=0, precision="float32")
+    probe_config = paradigms.PROBE_CONFIG.replace(epochs=2)
+
+    def run(config=config, probe_config=probe_config):
+        return experiment.autoencoder_experiment(
+            splits, tmp_path, architecture=TINY_CONV, latent_dim=LATENT_DIM, config=config,
+            probe_config=probe_config, tsne=30)
+
+    # Killed after the autoencoder's last epoch was backed up, before fit returned.
+    with pytest.raises(SimulatedKill):
+        run(config=config.replace(callbacks=(KillAfterEpoch(1),)))
+    log = tmp_path / "checkpoints" / "training_log.csv"
+    logged = log.read_text()
+    # The rerun finishes the autoencoder from that state (nothing trained again), its curves
+    # included, and writes the report.
+    metrics = run()
+    assert log.read_text() == logged and len(logged.splitlines()) == 3
+    assert metrics["accuracy"]["test"] is not None and "history" in metrics["plots"]
+    for name in ("metrics.json", "report.md", "history.png", "autoencoder.keras", "probe.keras"):
+        assert (tmp_path / name).is_file(), name
+    assert not (tmp_path / "checkpoints" / "backup").exists()
+    autoencoder = _identity(tmp_path / "autoencoder.keras")
+    # Killed in the probe phase (of a run with other probe settings): the rerun loads the
+    # finished autoencoder and trains only the probe.
+    capsys.readouterr()
+    with pytest.raises(SimulatedKill):
+        run(probe_config=probe_config.replace(epochs=1, callbacks=(KillAfterEpoch(0),)))
+    out = capsys.readouterr().out
+    assert "probe.keras was trained with other settings (config.epochs); training it again" in out
+    run(probe_config=probe_config.replace(epochs=1))
+    out = capsys.readouterr().out
+    assert "autoencoder: already trained by an earlier run with the same settings; loaded" in out
+    assert _identity(tmp_path / "autoencoder.keras") == autoencoder and log.read_text() == logged
+    assert json.loads((tmp_path / "metrics.json").read_text())["accuracy"]["test"] is not None

@@ -250,3 +250,35 @@ def test_chief_and_two_workers_share_a_search(tmp_path, data_dir):
     assert set(ran_by) == {"tuner0", "tuner1"}, ran_by
     assert (project_dir / search.BEST_MODEL_FILE).is_file()
     assert (project_dir / search.BEST_HPS_FILE).is_file()
+
+
+def test_a_directory_that_is_a_file_exits_2(tmp_path, capsys):
+    taken = tmp_path / "runs.txt"
+    taken.write_text("a file")
+    for directory in (taken, taken / "below"):
+        with pytest.raises(SystemExit) as exit_info:
+            search.main(_argv(directory, "p"))
+        assert exit_info.value.code == 2
+        err = capsys.readouterr().err
+        assert "argument --directory" in err and "is a file, not a folder" in err
+    (tmp_path / "p").write_text("a file where the project folder goes")
+    with pytest.raises(SystemExit) as exit_info:
+        search.main(_argv(tmp_path, "p"))
+    assert exit_info.value.code == 2
+    assert "is a file, not a project folder" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("name", ["oracle.json", "trial_0/trial.json"])
+def test_truncated_tuner_state_is_named(tmp_path, capsys, name):
+    project_dir = tmp_path / "ae"
+    (project_dir / "trial_0").mkdir(parents=True)
+    (project_dir / search.SPEC_FILE).write_text(
+        json.dumps({"task": "autoencoder", "dataset": "mnist", "tuner": "random"}))
+    (project_dir / "oracle.json").write_text('{"ongoing_trials": {}}')
+    (project_dir / "trial_0" / "trial.json").write_text('{"trial_id": "0"}')
+    (project_dir / name).write_text('{"ongoing_trials": {"tun')  # a kill mid-write
+    with pytest.raises(SystemExit) as exit_info:
+        search.main(_argv(tmp_path, "ae"))
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert str(project_dir / name) in err and "--overwrite" in err
