@@ -19,6 +19,12 @@ from keras_latent.evaluation import evaluate_model
 from keras_latent.evaluation.metadata import run_metadata
 from keras_latent.models import remove_leftovers, save_model_atomic
 from keras_latent.paradigms import TrainingConfig
+from keras_latent.paradigms.distributed import (
+    STRATEGIES,
+    discard_worker_copy,
+    resolve_strategy,
+    write_path,
+)
 
 #: ``--quick``: a smoke run of a couple of minutes on a laptop CPU (a slice, one epoch).
 QUICK_LIMIT = 2000
@@ -122,6 +128,10 @@ def recipe_parser(doc: str, *, name: str, epochs: int, batch_size: int,
                         help="'auto': bfloat16 on CPUs with avx512_bf16/amx_bf16 and on Ampere+ "
                              "GPUs, float16 on older GPUs, else float32")
     parser.add_argument("--quiet", action="store_true", help="no Keras progress bars")
+    parser.add_argument("--strategy", choices=STRATEGIES, default=None,
+                        help="train under tf.distribute: 'mirrored' over this machine's GPUs, "
+                             "'multi_worker' over the machines TF_CONFIG names (README: "
+                             "'Training on several machines'); --batch-size is the global batch")
     return parser
 
 
@@ -132,8 +142,11 @@ def setup(args, dataset: str, base: TrainingConfig | None = None, **config_overr
     not set.
 
     Returns ``(splits, config, output_dir)``. Problems with the data (missing folder, corrupt
-    file...) end the program with the library's one-line message instead of a traceback.
+    file...) or with ``TF_CONFIG`` end the program with the library's one-line message instead
+    of a traceback. On a multi-worker run's non-chief workers ``output_dir`` is a temporary
+    folder (``write_path``) that ``finish`` deletes: only the chief keeps files.
     """
+    strategy = _strategy(getattr(args, "strategy", None))
     if args.quick:
         args.limit = min(args.limit or QUICK_LIMIT, QUICK_LIMIT)
         args.epochs = min(args.epochs, QUICK_EPOCHS)
@@ -144,13 +157,15 @@ def setup(args, dataset: str, base: TrainingConfig | None = None, **config_overr
         sys.exit(EXIT_ERROR)
     if args.limit:
         splits = splits.limit(args.limit, seed=args.seed)
-    output_dir = Path(args.output)
+    output_dir = write_path(args.output, strategy)
+    if output_dir != Path(args.output):
+        _WORKER_COPIES[output_dir] = Path(args.output)
     output_dir.mkdir(parents=True, exist_ok=True)
     remove_leftovers(output_dir)  # temporary files of a save that was killed
     config = (base or TrainingConfig()).replace(
         epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.learning_rate,
         seed=args.seed, verbose=0 if args.quiet else "auto", precision=args.precision,
-        **config_overrides,
+        strategy=strategy, **config_overrides,
     )
     print(f"{dataset}: {len(splits.train)} train / {len(splits.val)} val / {len(splits.test)} "
           f"test images of shape {splits.image_shape}; writing to {output_dir}/")
@@ -158,13 +173,40 @@ def setup(args, dataset: str, base: TrainingConfig | None = None, **config_overr
     return splits, config, output_dir
 
 
+#: A non-chief worker's temporary run folders -> the folders the chief writes.
+_WORKER_COPIES: dict = {}
+
+
+def _strategy(name):
+    """``--strategy``, made before anything else: MultiWorkerMirroredStrategy must start
+    before TensorFlow runs any op."""
+    try:
+        return resolve_strategy(name)
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        sys.exit(EXIT_ERROR)
+
+
+def discard_if_worker(output_dir) -> bool:
+    """On a non-chief worker, delete the temporary run folder ``setup`` gave it and say where
+    the chief writes; True if this process is such a worker."""
+    requested = _WORKER_COPIES.pop(Path(output_dir), None)
+    if requested is None:
+        return False
+    discard_worker_copy(requested, output_dir)
+    print(f"\nThis worker is done; the chief writes the results to {requested}/.")
+    return True
+
+
 def tsne_sample(args) -> int:
     return 300 if args.quick else 2000
 
 
 def finish(output_dir, metrics: dict) -> None:
-    """Print the headline numbers and where everything went."""
+    """Print the headline numbers and where everything went (on the chief)."""
     output_dir = Path(output_dir)
+    if discard_if_worker(output_dir):
+        return
     print("\nResults:")
     print(json.dumps({k: v for k, v in metrics.items() if k in ("accuracy", "accuracy_flip_tta", "mae", "knn_accuracy")},
                      indent=2))

@@ -6,6 +6,7 @@ import dataclasses
 import math
 from typing import Any
 
+from keras_latent.paradigms.distributed import resolve_strategy
 from keras_latent.paradigms.precision import auto_policy, resolve_precision
 
 
@@ -34,7 +35,10 @@ class TrainingConfig:
             ``BackupAndRestore`` folder (an interrupted run resumes from its last epoch) and a
             ``training_log.csv`` there.
         verbose: Keras' progress-bar setting for ``fit``.
-        strategy: a ``tf.distribute`` strategy to build and train under (e.g. MirroredStrategy).
+        strategy: a ``tf.distribute`` strategy to build and train under, or its name:
+            ``"mirrored"`` (the GPUs of this machine) or ``"multi_worker"`` (several machines,
+            ``MultiWorkerMirroredStrategy`` from ``TF_CONFIG``; only the chief keeps files).
+            A name is resolved once, when the config is made.
         precision: ``"auto"`` (default: bfloat16 on CPUs with native bf16 instructions and on
             Ampere+ GPUs, float16 on older GPUs, float32 elsewhere), ``"float32"``,
             ``"bfloat16"`` or ``"float16"``; the latter two are Keras' mixed policies (weights,
@@ -77,6 +81,7 @@ class TrainingConfig:
         if not 0.0 <= self.label_smoothing < 1.0:
             raise ValueError(f"label_smoothing must be in [0, 1), got {self.label_smoothing}.")
         resolve_precision(self.precision)  # fails now, naming the known values, if unknown
+        self.strategy = resolve_strategy(self.strategy)  # a bad TF_CONFIG fails here, in one line
 
     @property
     def dtype_policy(self) -> str:

@@ -15,6 +15,7 @@ import numpy as np
 from keras_latent.models import get_preset
 from keras_latent.paradigms.callbacks import default_callbacks
 from keras_latent.paradigms.config import TrainingConfig
+from keras_latent.paradigms.distributed import discard_worker_copy, write_path
 from keras_latent.paradigms.lookahead import Lookahead
 from keras_latent.schedules import Triangular
 
@@ -124,7 +125,10 @@ def check_labels(labels, num_classes: int, what: str = "labels") -> None:
 
 def fit(model, train_data, val_data, config: TrainingConfig, *, monitor: str, mode: str,
         monitors=(), output_dir=None, **fit_kwargs) -> dict:
-    """``model.fit`` with the default callbacks; returns the history dict."""
+    """``model.fit`` with the default callbacks; returns the history dict.
+
+    Under a multi-worker strategy only the chief writes to ``output_dir``; the other workers
+    write to temporary folders (``write_path``) deleted once ``fit`` is done."""
     if config.lookahead is not None:
         steps = int(train_data.cardinality()) if hasattr(train_data, "cardinality") else -1
         if steps < 1:
@@ -132,10 +136,10 @@ def fit(model, train_data, val_data, config: TrainingConfig, *, monitor: str, mo
                              "a finite cardinality).")
         # First, so the checkpoint and the logs see the averaged weights at each epoch's end.
         monitors = [Lookahead(steps * config.epochs, base=config.lookahead ** 5), *monitors]
-    callbacks = default_callbacks(
-        output_dir if output_dir is not None else config.output_dir,
-        monitor=monitor, mode=mode, monitors=monitors, extra=config.callbacks,
-    )
+    output_dir = output_dir if output_dir is not None else config.output_dir
+    written = write_path(output_dir, config.strategy) if output_dir is not None else None
+    callbacks = default_callbacks(written, monitor=monitor, mode=mode, monitors=monitors,
+                                  extra=config.callbacks)
     history = model.fit(
         train_data,
         validation_data=val_data,
@@ -145,6 +149,8 @@ def fit(model, train_data, val_data, config: TrainingConfig, *, monitor: str, mo
         shuffle=False,  # the tf.data pipelines shuffle (seeded, every epoch)
         **fit_kwargs,
     )
+    if written is not None:
+        discard_worker_copy(output_dir, written)
     warn_if_stuck(history.history)
     return history.history
 
