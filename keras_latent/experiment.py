@@ -40,6 +40,11 @@ from keras_latent.flags import (  # noqa: F401 - the recipes' flags, defined wit
     recipe_parser,
     run_recipe,
 )
+from keras_latent.paradigms.distributed import (
+    discard_worker_copy,
+    resolve_strategy,
+    write_path,
+)
 
 
 class TrainingDiverged(RunError):
@@ -53,8 +58,11 @@ def setup(args, dataset: str, base: TrainingConfig | None = None, **config_overr
     not set.
 
     Returns ``(splits, config, output_dir)``. Problems with the data (missing folder, corrupt
-    file...) end the program with the library's one-line message instead of a traceback.
+    file...) or with ``TF_CONFIG`` end the program with the library's one-line message instead
+    of a traceback. On a multi-worker run's non-chief workers ``output_dir`` is a temporary
+    folder (``write_path``) that ``finish`` deletes: only the chief keeps files.
     """
+    strategy = _strategy(getattr(args, "strategy", None))
     if args.quick:
         args.limit = min(args.limit or QUICK_LIMIT, QUICK_LIMIT)
         args.epochs = min(args.epochs, QUICK_EPOCHS)
@@ -66,14 +74,16 @@ def setup(args, dataset: str, base: TrainingConfig | None = None, **config_overr
     except ValueError as error:
         print(f"error: {error}", file=sys.stderr)
         sys.exit(EXIT_ERROR)
-    output_dir = Path(args.output)
+    output_dir = write_path(args.output, strategy)
+    if output_dir != Path(args.output):
+        _WORKER_COPIES[output_dir] = Path(args.output)
     output_dir.mkdir(parents=True, exist_ok=True)
     remove_leftovers(output_dir)  # temporary files of a save that was killed
     config = (base or TrainingConfig()).replace(
         epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.learning_rate,
         seed=args.seed, verbose=0 if args.quiet else "auto", precision=args.precision,
         tensorboard=str(output_dir / "tensorboard") if args.tensorboard else False,
-        **config_overrides,
+        strategy=strategy, **config_overrides,
     )
     print(f"{dataset}: {len(splits.train)} train / {len(splits.val)} val / {len(splits.test)} "
           f"test images of shape {splits.image_shape}; writing to {output_dir}/")
@@ -97,13 +107,40 @@ def _in_run_folder(config, output_dir):
     return config
 
 
+#: A non-chief worker's temporary run folders -> the folders the chief writes.
+_WORKER_COPIES: dict = {}
+
+
+def _strategy(name):
+    """``--strategy``, made before anything else: MultiWorkerMirroredStrategy must start
+    before TensorFlow runs any op."""
+    try:
+        return resolve_strategy(name)
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        sys.exit(EXIT_ERROR)
+
+
+def discard_if_worker(output_dir) -> bool:
+    """On a non-chief worker, delete the temporary run folder ``setup`` gave it and say where
+    the chief writes; True if this process is such a worker."""
+    requested = _WORKER_COPIES.pop(Path(output_dir), None)
+    if requested is None:
+        return False
+    discard_worker_copy(requested, output_dir)
+    print(f"\nThis worker is done; the chief writes the results to {requested}/.")
+    return True
+
+
 def tsne_sample(args) -> int:
     return 300 if args.quick else 2000
 
 
 def finish(output_dir, metrics: dict) -> None:
-    """Print the headline numbers and where everything went."""
+    """Print the headline numbers and where everything went (on the chief)."""
     output_dir = Path(output_dir)
+    if discard_if_worker(output_dir):
+        return
     print("\nResults:")
     print(json.dumps({k: v for k, v in metrics.items() if k in ("accuracy", "accuracy_flip_tta", "mae", "knn_accuracy")},
                      indent=2))

@@ -13,6 +13,10 @@ import os
 import sys
 from pathlib import Path
 
+#: ``--strategy`` choices (here, not beside ``tf.distribute``, so that flags parse without
+#: importing TensorFlow).
+STRATEGIES = ("mirrored", "multi_worker")
+
 #: ``--quick``: a smoke run of a couple of minutes on a laptop CPU (a slice, one epoch).
 QUICK_LIMIT = 2000
 QUICK_EPOCHS = 1
@@ -114,4 +118,8 @@ def recipe_parser(doc: str, *, name: str, epochs: int, batch_size: int,
     parser.add_argument("--tensorboard", action="store_true",
                         help="TensorBoard event files under OUTPUT/tensorboard/<phase>/ (view "
                              "with `tensorboard --logdir OUTPUT`, from the [tensorboard] extra)")
+    parser.add_argument("--strategy", choices=STRATEGIES, default=None,
+                        help="train under tf.distribute: 'mirrored' over this machine's GPUs, "
+                             "'multi_worker' over the machines TF_CONFIG names (README: "
+                             "'Training on several machines'); --batch-size is the global batch")
     return parser

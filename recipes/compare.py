@@ -30,7 +30,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(
         prog="python recipes/compare.py", description=__doc__.strip().splitlines()[0],
         epilog="Other flags (--data-dir, --epochs, --batch-size, --seed, --limit, --quick, "
-               "--quiet, --precision, --tensorboard) are passed to every recipe.",
+               "--quiet, --precision, --tensorboard, --strategy) are passed to every recipe.",
     )
     parser.add_argument("--dataset", choices=["mnist", "cifar10", "both"], default="mnist")
     parser.add_argument("--output", type=flags.output_folder, default="runs/compare")
@@ -65,6 +65,8 @@ def main(argv=None):
             tsne=experiment.tsne_sample(recipe_args),
         )
         run_dirs.append(output_dir)
+        if experiment.discard_if_worker(output_dir):
+            continue  # a multi-worker run: the chief compares
         report = compare_runs(run_dirs, root)
         print(f"\nComparison for {dataset}: {report['report']}")
 

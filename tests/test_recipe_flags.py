@@ -70,4 +70,23 @@ def test_single_class_data_exits_2_before_training(recipe, tmp_path, capsys, mon
     assert exit_.value.code == 2
     error = capsys.readouterr().err.strip()
     assert "single class 3" in error and len(error.splitlines()) == 1
+
+
+@pytest.mark.parametrize("tf_config, words", [
+    (None, "needs the TF_CONFIG environment variable"),
+    ('{"cluster": {"worker": ["a:1"]}, "task": {"type": "worker", "index": 3}}',
+     "TF_CONFIG task index 3 is not in [0, 1)"),
+])
+def test_multi_worker_without_a_usable_tf_config_ends_in_one_line(recipe, tmp_path, capsys,
+                                                                 monkeypatch, tf_config, words):
+    if tf_config is None:
+        monkeypatch.delenv("TF_CONFIG", raising=False)
+    else:
+        monkeypatch.setenv("TF_CONFIG", tf_config)
+    output = tmp_path / "run"
+    with pytest.raises(SystemExit) as exit_:
+        recipe("mnist_autoencoder").main(["--strategy", "multi_worker", "--output", str(output)])
+    assert exit_.value.code == 2
+    error = capsys.readouterr().err.strip().splitlines()
+    assert len(error) == 1 and error[0].startswith("error: ") and words in error[0]
     assert not output.exists()

@@ -36,6 +36,7 @@ from keras_latent.paradigms.fitting import (
     training_scope,
 )
 from keras_latent.paradigms.autoencoder import compile_autoencoder, start_at_mean_intensity
+from keras_latent.paradigms.contrastive import synchronize_batch_norm
 from keras_latent.paradigms.probe import compile_classifier
 
 
@@ -308,6 +309,7 @@ class SimCLRHyperModel(_ParadigmHyperModel):
             encoder = build_encoder(self.splits.image_shape, latent_dim, **architecture)
             head = projection_head(latent_dim, hidden_dim=width, output_dim=self.projection_dim)
             model = SimCLR(encoder, head, temperature=temperature)
+            synchronize_batch_norm(model, self.config.strategy)  # global BN, as train_simclr
             model.compile(
                 optimizer=self._optimizer(hp, len(self.splits.train), drop_remainder=True),
                 jit_compile=self.config.jit_compile,

@@ -341,11 +341,13 @@ def _random_translate(images, seed, pixels):
 
 def _adjust_saturation(images, factor):
     """Blend with the luma image (ITU-R 601, as torchvision): 0 = gray, 1 = unchanged."""
-    gray = tf.linalg.matvec(images, _LUMA)[..., None]
+    gray = tf.linalg.matvec(images, tf.constant(_LUMA, images.dtype))[..., None]
     return tf.clip_by_value(gray + (images - gray) * factor, 0.0, 1.0)
 
 
-_LUMA = tf.constant([0.299, 0.587, 0.114])
+# Plain numbers, not a tf.constant: a tensor made at import starts TensorFlow's runtime, after
+# which MultiWorkerMirroredStrategy can no longer be created.
+_LUMA = (0.299, 0.587, 0.114)
 
 
 def _gaussian_blur(images, sigma, kernel_size):

@@ -2,7 +2,8 @@
 
 All four share one shape: a full, seeded shuffle of example *indices* (reshuffled every epoch),
 batched first, then one parallel map per batch that gathers the uint8 images, casts them to
-float32 / 255 and augments the whole batch at once. Shuffling indices rather than images keeps
+float32 / 255 and augments the whole batch at once. Under ``tf.distribute`` each global batch is
+split across replicas and workers (auto-shard policy DATA). Shuffling indices rather than images keeps
 the shuffle buffer tiny (no copy of the images) and makes the gather a single batched op.
 
 Augmentation is reproducible: each batch gets its own stateless seed from
@@ -125,7 +126,16 @@ def _batched(images, labels, batch_size, to_element, augment, shuffle, seed, dro
         return to_element(x, tf.gather(labels, index), batch_seed, **extra)
 
     dataset = dataset.map(load, num_parallel_calls=AUTOTUNE, deterministic=True)
-    return dataset.prefetch(AUTOTUNE)
+    return dataset.prefetch(AUTOTUNE).with_options(_sharded_by_data())
+
+
+def _sharded_by_data():
+    """Under a multi-worker strategy every worker builds the same global batches (same seeds)
+    and keeps its share of each: in-memory arrays have no files for TensorFlow's default
+    (FILE, then DATA with a warning) to shard by."""
+    options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    return options
 
 
 def _flip_state(count, seed):

@@ -37,7 +37,8 @@ class SimCLR(keras.Model):
     Under a ``tf.distribute`` strategy every replica contrasts its anchors against the
     projections of the whole global batch (gathered with ``all_gather``), so the loss and the
     gradients equal those of one device holding the global batch. Batch-norm layers still
-    normalise per replica unless built with ``synchronized=True``.
+    normalise per replica unless built with ``synchronized=True`` (``train_simclr`` sets it
+    under several replicas).
 
     Under the ``"mixed_float16"`` policy the losses are computed in float32 and the loss is
     scaled with ``optimizer.scale_loss`` (``compile`` wraps the optimizer in a

@@ -25,6 +25,7 @@ from keras_latent.models.saving import (
     save_model_atomic,
     write_json_atomic,
 )
+from keras_latent.paradigms.distributed import gather_ints, is_multi_worker
 
 #: What a damaged resume-state file raises while it is read (h5py: OSError; json: ValueError).
 _UNREADABLE = (OSError, ValueError, KeyError, TypeError)
@@ -181,12 +182,15 @@ class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
         # Taken now, before any step, in the run that writes the state and in the one that
         # reads it alike (parts a custom train_step builds lazily are missing in both).
         self._owner = _signature(self.model, self.monitor)
-        has_state = any(os.path.exists(path) for path in (
-            self._weights_path, self._training_metadata_path, self._prev_weights_path))
-        if not has_state:
-            return
-        self._check_owner()
-        self._restore()
+        if is_multi_worker(self.model.distribute_strategy):
+            self._resume_with_other_workers()
+        else:
+            has_state = any(os.path.exists(path) for path in (
+                self._weights_path, self._training_metadata_path, self._prev_weights_path))
+            if not has_state:
+                return
+            self._check_owner()
+            self._restore(self._snapshot())
         self.resumed_epoch = int(getattr(self.model, "_initial_epoch", None) or 0)
 
     def _check_owner(self):
@@ -214,29 +218,28 @@ class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
             f"output folder (--output), or delete {self.backup_dir} to start this run over "
             "(that run's state is then lost)")
 
-    def _restore(self):
+    def _snapshot(self):
+        """The variables' values before any load, to undo a load that fails half-way."""
         optimizer = self.model.optimizer
         if self.model.built and optimizer is not None and not optimizer.built:
             optimizer.build(self.model.trainable_variables)
         fresh = [(v, np.array(v)) for v in self.model.variables]
         if optimizer is not None:
             fresh += [(v, np.array(v)) for v in optimizer.variables]
+        return fresh
+
+    def _restore(self, fresh):
         try:
             self._load_model()
             return
         except _UNREADABLE as error:
             problem = error
         if os.path.exists(self._prev_weights_path):
-            copy_atomic(self._prev_weights_path, self._weights_path)
-            if os.path.exists(self._prev_training_metadata_path):
-                copy_atomic(self._prev_training_metadata_path, self._training_metadata_path)
-            elif os.path.exists(self._training_metadata_path):
-                os.remove(self._training_metadata_path)
             try:
-                self._load_model()
+                self._load_previous()
                 warnings.warn(f"the latest resume state in {self.backup_dir} could not be read "
                               f"({_first_line(problem)}); resumed from the one "
-                              "before it (one epoch earlier)", stacklevel=2)
+                              "before it (one epoch earlier)", stacklevel=3)
                 return
             except _UNREADABLE as error:
                 problem = error
@@ -246,7 +249,49 @@ class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
         shutil.rmtree(self.backup_dir, ignore_errors=True)
         warnings.warn(f"the resume state in {self.backup_dir} could not be read "
                       f"({_first_line(problem)}); deleted it, training starts over",
-                      stacklevel=2)
+                      stacklevel=3)
+
+    def _load_previous(self):
+        """Make the previous epoch's state (``double_checkpoint``) the latest and load it."""
+        copy_atomic(self._prev_weights_path, self._weights_path)
+        if os.path.exists(self._prev_training_metadata_path):
+            copy_atomic(self._prev_training_metadata_path, self._training_metadata_path)
+        elif os.path.exists(self._training_metadata_path):
+            os.remove(self._training_metadata_path)
+        self._load_model()
+
+    def _resume_with_other_workers(self):
+        """Resume every worker from the same epoch, or they would wait on each other forever.
+
+        Each worker keeps its own state (only the chief's folder outlives the run). One killed
+        between two workers' saves is an epoch behind the others: all resume from the latest
+        epoch that every worker holds (its latest or, from ``double_checkpoint``, its previous
+        state), else start over. Loading runs collective ops, so all workers load or none."""
+        latest = self._saved_epoch(self._training_metadata_path, self._weights_path)
+        previous = self._saved_epoch(self._prev_training_metadata_path, self._prev_weights_path)
+        held = [set(epochs) for epochs in gather_ints(self.model.distribute_strategy,
+                                                     [latest, previous])]
+        epoch = max(set.intersection(*held) - {0}, default=0)
+        if epoch != latest:
+            warnings.warn(f"the workers' resume states were at epochs "
+                          f"{sorted(max(epochs) for epochs in held)}; this worker resumes with "
+                          f"them after epoch {epoch}", stacklevel=3)
+        if epoch == 0:
+            shutil.rmtree(self.backup_dir, ignore_errors=True)
+        elif epoch == latest:
+            self._load_model()
+        else:
+            self._load_previous()
+
+    @staticmethod
+    def _saved_epoch(metadata_path, weights_path) -> int:
+        """The epoch a saved state ends (0 for none or an unreadable one)."""
+        try:
+            with open(metadata_path) as handle:
+                epoch = json.load(handle)["epoch"]
+        except _UNREADABLE:
+            return 0
+        return int(epoch) if os.path.exists(weights_path) and epoch >= 1 else 0
 
     def on_epoch_end(self, epoch, logs=None):
         if not _finite((logs or {}).get("loss", 0.0)):

@@ -7,6 +7,7 @@ import math
 from pathlib import Path
 from typing import Any
 
+from keras_latent.paradigms.distributed import resolve_strategy
 from keras_latent.paradigms.precision import auto_policy, resolve_precision
 
 
@@ -38,7 +39,10 @@ class TrainingConfig:
             deletes it (``callbacks.discard_resume_state``) once it has saved the results: a
             run killed in between then finishes from it instead of training again.
         verbose: Keras' progress-bar setting for ``fit``.
-        strategy: a ``tf.distribute`` strategy to build and train under (e.g. MirroredStrategy).
+        strategy: a ``tf.distribute`` strategy to build and train under, or its name:
+            ``"mirrored"`` (the GPUs of this machine) or ``"multi_worker"`` (several machines,
+            ``MultiWorkerMirroredStrategy`` from ``TF_CONFIG``; only the chief keeps files).
+            A name is resolved once, when the config is made.
         precision: ``"auto"`` (default: bfloat16 on CPUs with native bf16 instructions and on
             Ampere+ GPUs, float16 on older GPUs, float32 elsewhere), ``"float32"``,
             ``"bfloat16"`` or ``"float16"``; the latter two are Keras' mixed policies (weights,
@@ -90,6 +94,8 @@ class TrainingConfig:
         if self.tensorboard is True and self.output_dir is None:
             raise ValueError("tensorboard=True writes under output_dir, which is not set; set "
                              "output_dir or pass the folder itself (tensorboard='runs/x/tb').")
+
+        self.strategy = resolve_strategy(self.strategy)  # a bad TF_CONFIG fails here, in one line
 
     @property
     def tensorboard_dir(self) -> Path | None:

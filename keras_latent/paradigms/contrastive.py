@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import warnings
 
+import keras
+
 from keras_latent.data import contrastive_dataset, resolve_augmentation
 from keras_latent.models import SimCLR, build_decoder, build_encoder, projection_head
 from keras_latent.models.layers import adapt_whitening
@@ -20,6 +22,28 @@ from keras_latent.paradigms.fitting import (
 
 #: SimCLR wants large batches (more negatives) and a warm-up before the cosine decay.
 SIMCLR_CONFIG = TrainingConfig(epochs=20, batch_size=256, learning_rate=1e-3, warmup_epochs=1)
+
+
+def synchronize_batch_norm(model, strategy) -> int:
+    """Under a ``strategy`` of several replicas, make every BatchNormalization in ``model``
+    normalise over the global batch; returns how many.
+
+    SimCLR's "global BN" (Chen et al., 2020, sec. 2.2): with per-replica statistics the two
+    views of an image share their replica's batch statistics, a shortcut to telling positives
+    apart that teaches nothing, and a run on several replicas no longer trains the model one
+    device would. One all-reduce per layer and step.
+    """
+    if strategy is None or strategy.num_replicas_in_sync < 2:
+        return 0
+    layers = [model]
+    found = 0
+    while layers:
+        layer = layers.pop()
+        if isinstance(layer, keras.layers.BatchNormalization):
+            layer.synchronized = True
+            found += 1
+        layers.extend(getattr(layer, "layers", []))
+    return found
 
 
 def train_simclr(splits, *, architecture="mnist_conv", latent_dim=128, temperature=0.5,
@@ -44,7 +68,9 @@ def train_simclr(splits, *, architecture="mnist_conv", latent_dim=128, temperatu
         reconstruction_weight: weight of the denoising reconstruction loss (0 = plain SimCLR).
         knn_examples: training codes the online k-NN monitor looks up (0 turns it off).
         knn_every: run the monitor every this many epochs.
-        config: defaults to ``SIMCLR_CONFIG``.
+        config: defaults to ``SIMCLR_CONFIG``. Under a strategy with several replicas (GPUs or
+            workers) batch norm uses the statistics of the global batch
+            (``synchronize_batch_norm``), so the run trains what one device would.
     """
     config = config or SIMCLR_CONFIG
     if 2 <= len(splits.train) < config.batch_size:
@@ -73,6 +99,7 @@ def train_simclr(splits, *, architecture="mnist_conv", latent_dim=128, temperatu
         decoder = build_decoder(splits.image_shape, latent_dim, **arch) if hybrid else None
         model = SimCLR(encoder, head, temperature=temperature, decoder=decoder,
                        reconstruction_weight=reconstruction_weight)
+        synchronize_batch_norm(model, config.strategy)
         steps = steps_per_epoch(len(splits.train), config.batch_size, drop_remainder=True)
         model.compile(optimizer=make_optimizer(config, steps), jit_compile=config.jit_compile)
         monitor = "val_knn_accuracy" if monitors else ("val_loss" if has_val else "loss")

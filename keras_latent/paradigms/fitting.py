@@ -20,6 +20,7 @@ from keras_latent.paradigms.callbacks import (
     logged_history,
 )
 from keras_latent.paradigms.config import TrainingConfig
+from keras_latent.paradigms.distributed import discard_worker_copy, write_path
 from keras_latent.paradigms.lookahead import Lookahead
 from keras_latent.paradigms.tensorboard import tensorboard_callbacks
 from keras_latent.schedules import Triangular
@@ -136,7 +137,9 @@ def fit(model, train_data, val_data, config: TrainingConfig, *, monitor: str, mo
     ``training_log.csv``: a resumed run's curves start at epoch 1, and a run resumed after its
     last epoch (killed before it ended) returns the history of the model it restored.
     With ``config.tensorboard`` the epochs are logged under ``<tensorboard>/<phase>``, and the
-    reconstructions of the first few ``reconstruct`` images (validation images) with them."""
+    reconstructions of the first few ``reconstruct`` images (validation images) with them.
+    Under a multi-worker strategy only the chief writes to ``output_dir``; the other workers
+    write to temporary folders (``write_path``) deleted once ``fit`` is done."""
     if config.lookahead is not None:
         steps = int(train_data.cardinality()) if hasattr(train_data, "cardinality") else -1
         if steps < 1:
@@ -145,8 +148,9 @@ def fit(model, train_data, val_data, config: TrainingConfig, *, monitor: str, mo
         # First, so the checkpoint and the logs see the averaged weights at each epoch's end.
         monitors = [Lookahead(steps * config.epochs, base=config.lookahead ** 5), *monitors]
     output_dir = output_dir if output_dir is not None else config.output_dir
+    written = write_path(output_dir, config.strategy) if output_dir is not None else None
     callbacks = default_callbacks(
-        output_dir, monitor=monitor, mode=mode, monitors=monitors,
+        written, monitor=monitor, mode=mode, monitors=monitors,
         extra=[*tensorboard_callbacks(config.tensorboard_dir, phase, reconstruct=reconstruct),
                *config.callbacks],
         keep_resume_state=config.keep_resume_state,
@@ -161,8 +165,8 @@ def fit(model, train_data, val_data, config: TrainingConfig, *, monitor: str, mo
         **fit_kwargs,
     )
     history = history.history
-    if output_dir is not None:
-        logged = logged_history(Path(output_dir) / "training_log.csv")
+    if written is not None:
+        logged = logged_history(Path(written) / "training_log.csv")
         if len(logged.get("loss", [])) >= len(history.get("loss", [])):
             history = logged
         backup = next((callback for callback in callbacks
@@ -172,6 +176,7 @@ def fit(model, train_data, val_data, config: TrainingConfig, *, monitor: str, mo
                           f"{backup.resumed_epoch} epochs, more than the {config.epochs} asked "
                           "for: nothing was trained and the model is that state's (delete the "
                           "folder to train from scratch)", stacklevel=2)
+        discard_worker_copy(output_dir, written)
     warn_if_stuck(history)
     return history
 

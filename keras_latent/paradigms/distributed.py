@@ -1,0 +1,178 @@
+"""Training across devices and machines with ``tf.distribute``: the strategy a config names, and
+where each process writes (only the chief keeps files), as the TensorFlow multi-worker guide
+prescribes."""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import shutil
+from pathlib import Path
+
+#: The names ``TrainingConfig(strategy=...)`` and ``--strategy`` accept.
+from keras_latent.flags import STRATEGIES  # one list for the flag and the config
+
+_EXAMPLE = ('TF_CONFIG=\'{"cluster": {"worker": ["host1:12345", "host2:12345"]}, '
+            '"task": {"type": "worker", "index": 0}}\'')
+_JOBS = ("chief", "worker")
+
+
+def parse_tf_config(text: str | None) -> dict:
+    """``TF_CONFIG``'s JSON, checked: a bad value fails here in one line, not as a hang or a
+    gRPC trace once the workers try to meet."""
+    if not text or not text.strip():
+        raise ValueError(f"strategy 'multi_worker' needs the TF_CONFIG environment variable "
+                         f"(the cluster and this process's place in it), e.g. {_EXAMPLE}")
+    try:
+        config = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise ValueError(f"TF_CONFIG is not valid JSON ({error.msg} at character {error.pos}); "
+                         f"expected e.g. {_EXAMPLE}") from None
+    cluster = config.get("cluster") if isinstance(config, dict) else None
+    if not isinstance(cluster, dict) or not any(job in cluster for job in _JOBS):
+        raise ValueError('TF_CONFIG needs a "cluster" object with a "worker" (and optionally a '
+                         f'"chief") list of "host:port" addresses, e.g. {_EXAMPLE}')
+    for job, addresses in cluster.items():
+        _check_job(job, addresses)
+    _check_task(config.get("task"), cluster)
+    return config
+
+
+def _check_job(job, addresses):
+    if job not in _JOBS:
+        raise ValueError(f'TF_CONFIG cluster job {job!r} is not used by MultiWorkerMirroredStrategy; '
+                         f'use "chief" and "worker"')
+    if not isinstance(addresses, list) or not addresses:
+        raise ValueError(f'TF_CONFIG cluster "{job}" must be a non-empty list of "host:port" '
+                         f"addresses, got {addresses!r}")
+    for address in addresses:
+        host, _, port = str(address).rpartition(":")
+        if not isinstance(address, str) or not host or not port.isdigit():
+            raise ValueError(f'TF_CONFIG cluster "{job}" has {address!r}, not a "host:port" '
+                             "address")
+    if job == "chief" and len(addresses) != 1:
+        raise ValueError(f'TF_CONFIG cluster "chief" must list exactly one address, got {addresses!r}')
+
+
+def _check_task(task, cluster):
+    if not isinstance(task, dict) or "type" not in task or "index" not in task:
+        raise ValueError('TF_CONFIG needs a "task" object naming this process, e.g. '
+                         '"task": {"type": "worker", "index": 0}')
+    job, index = task["type"], task["index"]
+    if job not in cluster:
+        raise ValueError(f'TF_CONFIG task type {job!r} is not a job of its cluster ({", ".join(cluster)})')
+    if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < len(cluster[job]):
+        raise ValueError(f'TF_CONFIG task index {index!r} is not in [0, {len(cluster[job])}) for '
+                         f'the {len(cluster[job])} "{job}" address(es)')
+
+
+def resolve_strategy(strategy):
+    """``None``, a ``tf.distribute.Strategy``, ``"mirrored"`` or ``"multi_worker"`` -> a strategy
+    object (or None).
+
+    ``"multi_worker"`` builds ``MultiWorkerMirroredStrategy`` from ``TF_CONFIG``. Names give the
+    same object every time in a process: TensorFlow allows one multi-worker runtime per process,
+    and a model must be trained under the strategy it was built in.
+    """
+    if strategy is None or not isinstance(strategy, str):
+        return strategy
+    if strategy not in STRATEGIES:
+        raise ValueError(f"strategy must be one of {', '.join(map(repr, STRATEGIES))}, a "
+                         f"tf.distribute.Strategy or None, got {strategy!r}")
+    tf_config = None
+    if strategy == "multi_worker":
+        tf_config = os.environ.get("TF_CONFIG")
+        parse_tf_config(tf_config)
+    return _built(strategy, tf_config)
+
+
+@functools.lru_cache(maxsize=None)
+def _built(name, tf_config):
+    import tensorflow as tf
+
+    if name == "mirrored":
+        return tf.distribute.MirroredStrategy()
+    try:
+        return _multi_worker_class()()  # reads TF_CONFIG itself
+    except RuntimeError as error:  # "Collective ops must be configured at program startup"
+        raise ValueError("MultiWorkerMirroredStrategy must be created before TensorFlow runs "
+                         "anything: make TrainingConfig(strategy='multi_worker') first in the "
+                         f"program ({error})") from None
+
+
+def _multi_worker_class():
+    import tensorflow as tf
+
+    class MultiWorkerMirroredStrategy(tf.distribute.MultiWorkerMirroredStrategy):
+        """TensorFlow's strategy with a ``reduce`` that takes what Keras 3's ``fit`` passes it.
+
+        Across workers (unlike MirroredStrategy) TensorFlow's ``reduce`` rejects a nested
+        structure ("Attempt to convert a value (PerReplica...)", the ``(x, y)`` batch Keras
+        reduces before the first step) and ``axis=0`` on a scalar (the per-replica metric
+        values Keras averages for the logs); keras-team/keras#20585. Here each value is
+        reduced on its own, a scalar over the replicas only.
+        """
+
+        def reduce(self, reduce_op, value, axis):
+            parent = super()
+
+            def one(v):
+                if v is None:
+                    return None
+                scalar = self.experimental_local_results(v)[0].shape.rank == 0
+                return parent.reduce(reduce_op, v, None if scalar else axis)
+
+            return tf.nest.map_structure(one, value)
+
+    return MultiWorkerMirroredStrategy
+
+
+def is_multi_worker(strategy) -> bool:
+    """Whether ``strategy`` spans several processes (a multi-worker cluster from TF_CONFIG)."""
+    resolver = getattr(strategy, "cluster_resolver", None)
+    return resolver is not None and resolver.task_type is not None
+
+
+def gather_ints(strategy, values) -> list:
+    """Every replica's ``values`` (a list of ints), in replica order: a collective op that
+    every worker must call."""
+    import tensorflow as tf
+
+    local = strategy.experimental_distribute_values_from_function(
+        lambda _: tf.constant([[int(v) for v in values]], tf.int64))
+    return strategy.gather(local, axis=0).numpy().tolist()
+
+
+def is_chief(strategy) -> bool:
+    """Whether this process keeps the run's files: always, except a non-chief worker."""
+    return strategy is None or bool(strategy.extended.should_checkpoint)
+
+
+def write_path(path, strategy) -> Path:
+    """Where this process writes ``path`` (the guide's ``write_filepath``): the path itself on
+    the chief; on any other worker the same name in a ``workertemp_<task id>`` folder beside it.
+
+    Every worker must run the same steps (saving and evaluating included) for the collective
+    ops to meet, but only the chief's files are kept; a path already inside this worker's
+    temporary folder is returned as it is.
+    """
+    path = Path(path)
+    if is_chief(strategy):
+        return path
+    folder = f"workertemp_{strategy.cluster_resolver.task_id}"
+    return path if folder in path.parts else path.parent / folder / path.name
+
+
+def discard_worker_copy(path, written) -> bool:
+    """Delete ``written`` when ``write_path`` moved ``path`` there (a worker's temporary copy),
+    and its ``workertemp_<id>`` folder once empty; True if it did."""
+    path, written = Path(path), Path(written)
+    if written == path:
+        return False
+    shutil.rmtree(written, ignore_errors=True)
+    try:
+        written.parent.rmdir()
+    except OSError:
+        pass  # not empty: another of this worker's copies is still in use
+    return True
