@@ -182,7 +182,12 @@ def test_two_workers_train_what_one_process_trains(tmp_path, data_dir):
     chief, other = np.load(multi_out / "result_0.npz"), np.load(multi_out / "result_1.npz")
     for name in single.files:
         _assert_close(chief[name], single[name], name)
-        np.testing.assert_array_equal(chief[name], other[name])  # synchronous: one model
+        if name.endswith("_loss"):
+            # Only the chief keeps the whole run's log (training_log.csv) across the resume; a
+            # worker's folder is temporary, so it reports the epochs of its last fit alone.
+            np.testing.assert_array_equal(chief[name][-len(other[name]):], other[name])
+        else:
+            np.testing.assert_array_equal(chief[name], other[name])  # synchronous: one model
     assert len(chief["ae_loss"]) == AE_EPOCHS - 1  # both workers resumed after epoch 1
     assert "resume states were at epochs [1, 2]" in (multi_out / "worker0.log").read_text()
 
