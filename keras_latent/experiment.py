@@ -16,16 +16,6 @@ from keras_latent import paradigms
 from keras_latent.data import check_classes, load_dataset
 from keras_latent.evaluation import evaluate_model
 from keras_latent.evaluation.metadata import run_metadata
-from keras_latent.models import (
-    ModelFileError,
-    load_model,
-    remove_leftovers,
-    save_model_atomic,
-    write_json_atomic,
-)
-from keras_latent.paradigms import TrainingConfig
-from keras_latent.paradigms.callbacks import discard_resume_state, logged_history
-from keras_latent.paradigms.fitting import TrainingRun
 from keras_latent.flags import (  # noqa: F401 - the recipes' flags, defined without TensorFlow
     EXIT_ERROR,
     EXIT_INTERRUPTED,
@@ -40,6 +30,16 @@ from keras_latent.flags import (  # noqa: F401 - the recipes' flags, defined wit
     recipe_parser,
     run_recipe,
 )
+from keras_latent.models import (
+    ModelFileError,
+    load_model,
+    remove_leftovers,
+    save_model_atomic,
+    write_json_atomic,
+)
+from keras_latent.paradigms import TrainingConfig
+from keras_latent.paradigms.callbacks import discard_resume_state, logged_history
+from keras_latent.paradigms.fitting import TrainingRun
 from keras_latent.paradigms.distributed import (
     discard_worker_copy,
     resolve_strategy,

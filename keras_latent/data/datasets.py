@@ -19,6 +19,7 @@ import hashlib
 import json
 import os
 import pickle
+import shutil
 import socket
 import tempfile
 import zipfile
@@ -393,8 +394,6 @@ def _decompressed_cache(path):
 
 
 def _remove_cache(folder):
-    import shutil
-
     shutil.rmtree(folder, ignore_errors=True)
 
 
@@ -408,19 +407,23 @@ def _write_decompressed_cache(folder, arrays, stamp):
     package may still use them."""
     if folder is None or _cache_is_fresh(folder, stamp):
         return
+    temporary = None
     try:
         folder.mkdir(parents=True, exist_ok=True)
         (folder / _CACHE_STAMP).unlink(missing_ok=True)
         for key, array in zip(ARRAY_KEYS, arrays):
             with tempfile.NamedTemporaryFile(dir=folder, suffix=".npy.tmp", delete=False) as tmp:
+                temporary = tmp.name
                 np.save(tmp, np.asarray(array), allow_pickle=False)
-            os.replace(tmp.name, folder / f"{key}.npy")
+            os.replace(temporary, folder / f"{key}.npy")
         with tempfile.NamedTemporaryFile("w", dir=folder, suffix=".json.tmp",
                                          delete=False) as tmp:
+            temporary = tmp.name
             json.dump(stamp, tmp)
-        os.replace(tmp.name, folder / _CACHE_STAMP)
+        os.replace(temporary, folder / _CACHE_STAMP)
     except OSError:
-        pass
+        if temporary is not None and os.path.exists(temporary):
+            os.remove(temporary)  # a full disk leaves no half array behind
 
 
 def _read_cifar_batches(folder):

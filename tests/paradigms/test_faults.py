@@ -201,14 +201,19 @@ def test_a_learning_rate_that_cannot_train_is_refused_up_front(learning_rate):
 
 @pytest.mark.parametrize("error, status, words", [
     ("diverged", 2, "error: autoencoder training diverged"),
+    ("another run", 2, "error: run/checkpoints/backup holds the resume state of another run"),
     (KeyboardInterrupt, 130, "run the same command again to resume"),
 ])
 def test_a_recipe_ends_with_one_line_and_its_status(capsys, error, status, words):
     from keras_latent import experiment
+    from keras_latent.paradigms.callbacks import ResumeStateError
 
     def main(argv):
         if error is KeyboardInterrupt:
             raise KeyboardInterrupt
+        if error == "another run":
+            raise ResumeStateError("run/checkpoints/backup holds the resume state of another "
+                                   "run (a Classifier model, ...)")
         raise experiment.TrainingDiverged("autoencoder training diverged (the loss was nan)")
 
     with pytest.raises(SystemExit) as exit_:
