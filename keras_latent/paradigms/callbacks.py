@@ -160,7 +160,8 @@ class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
     into place, Keras' ``double_checkpoint`` keeps the previous epoch's state beside it (used
     when the latest cannot be read), and a state that cannot be read at all is reported with a
     warning and training starts over, instead of failing on every rerun. An epoch that ended
-    with a non-finite loss (a diverged run) is not backed up.
+    with a non-finite loss (a diverged run) is not backed up. Under a multi-worker strategy each
+    worker keeps its own state and all resume from the same epoch.
 
     The state names the run it belongs to (``owner.json``: model class, weight shapes and
     ``monitor``); a state of another run (another method trained into the same folder) is

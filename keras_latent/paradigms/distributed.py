@@ -41,8 +41,8 @@ def parse_tf_config(text: str | None) -> dict:
 
 def _check_job(job, addresses):
     if job not in _JOBS:
-        raise ValueError(f'TF_CONFIG cluster job {job!r} is not used by MultiWorkerMirroredStrategy; '
-                         f'use "chief" and "worker"')
+        raise ValueError(f"TF_CONFIG cluster job {job!r} is not used by "
+                         'MultiWorkerMirroredStrategy; use "chief" and "worker"')
     if not isinstance(addresses, list) or not addresses:
         raise ValueError(f'TF_CONFIG cluster "{job}" must be a non-empty list of "host:port" '
                          f"addresses, got {addresses!r}")
@@ -52,7 +52,8 @@ def _check_job(job, addresses):
             raise ValueError(f'TF_CONFIG cluster "{job}" has {address!r}, not a "host:port" '
                              "address")
     if job == "chief" and len(addresses) != 1:
-        raise ValueError(f'TF_CONFIG cluster "chief" must list exactly one address, got {addresses!r}')
+        raise ValueError('TF_CONFIG cluster "chief" must list exactly one address, got '
+                         f"{addresses!r}")
 
 
 def _check_task(task, cluster):
@@ -61,7 +62,8 @@ def _check_task(task, cluster):
                          '"task": {"type": "worker", "index": 0}')
     job, index = task["type"], task["index"]
     if job not in cluster:
-        raise ValueError(f'TF_CONFIG task type {job!r} is not a job of its cluster ({", ".join(cluster)})')
+        raise ValueError(f"TF_CONFIG task type {job!r} is not a job of its cluster "
+                         f"({', '.join(cluster)})")
     if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < len(cluster[job]):
         raise ValueError(f'TF_CONFIG task index {index!r} is not in [0, {len(cluster[job])}) for '
                          f'the {len(cluster[job])} "{job}" address(es)')
