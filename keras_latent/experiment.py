@@ -15,7 +15,7 @@ import numpy as np
 from keras_latent import paradigms
 from keras_latent.data import check_classes, load_dataset
 from keras_latent.evaluation import evaluate_model
-from keras_latent.evaluation.metadata import run_metadata
+from keras_latent.evaluation.metadata import git_commit, run_metadata
 from keras_latent.flags import (  # noqa: F401 - the recipes' flags, defined without TensorFlow
     EXIT_ERROR,
     EXIT_INTERRUPTED,
@@ -63,6 +63,7 @@ def setup(args, dataset: str, base: TrainingConfig | None = None, **config_overr
     folder (``write_path``) that ``finish`` deletes: only the chief keeps files.
     """
     strategy = _strategy(getattr(args, "strategy", None))
+    git_commit()  # pinned now: the report names the code the run started with
     if args.quick:
         args.limit = min(args.limit or QUICK_LIMIT, QUICK_LIMIT)
         args.epochs = min(args.epochs, QUICK_EPOCHS)

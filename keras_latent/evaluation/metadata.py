@@ -6,6 +6,7 @@ and a float32 GPU run give different numbers and very different times).
 
 from __future__ import annotations
 
+import functools
 import os
 import platform
 import shlex
@@ -55,8 +56,12 @@ def device_description() -> str:
     return f"CPU: {cpu_model()}"
 
 
+@functools.cache
 def git_commit() -> str | None:
-    """The checkout's commit (with "+dirty" for uncommitted changes), or None outside one."""
+    """The checkout's commit (with "+dirty" for uncommitted changes), or None outside one.
+
+    Read once per process: ``experiment.setup`` asks at the start of a run, so a run of an
+    hour reports the code it started with, not a commit made while it trained."""
     here = Path(__file__).resolve().parent
     try:
         commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True,

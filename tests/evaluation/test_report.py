@@ -216,3 +216,22 @@ def test_run_metadata_is_stored_and_reported(classifier, splits, tmp_path):
     assert run["device"] and "pytest" in run["command"]
     markdown = (tmp_path / "report.md").read_text()
     assert "## Run" in markdown and "mixed_bfloat16" in markdown
+
+
+def test_the_commit_is_read_once_so_a_run_reports_the_code_it_started_with(monkeypatch):
+    """``experiment.setup`` pins it at the start; a commit made during a long run must not
+    relabel the run's results (seen: a 30-minute run named the commit made while it trained)."""
+    import subprocess
+
+    from keras_latent.evaluation import metadata
+
+    metadata.git_commit.cache_clear()
+    at_start = metadata.git_commit()
+
+    def moved_on(*args, **kwargs):
+        raise AssertionError("git asked again after the start of the run")
+
+    monkeypatch.setattr(subprocess, "run", moved_on)
+    assert metadata.git_commit() == at_start
+    assert metadata.run_metadata()["git_commit"] == at_start
+    metadata.git_commit.cache_clear()
