@@ -10,8 +10,9 @@ import os
 import shutil
 from pathlib import Path
 
-#: The names ``TrainingConfig(strategy=...)`` and ``--strategy`` accept.
-from keras_latent.flags import STRATEGIES  # one list for the flag and the config
+# STRATEGIES: the names ``TrainingConfig(strategy=...)`` and ``--strategy`` accept, kept with
+# the TensorFlow-free flags so that one list serves both.
+from keras_latent.flags import STRATEGIES
 
 _EXAMPLE = ('TF_CONFIG=\'{"cluster": {"worker": ["host1:12345", "host2:12345"]}, '
             '"task": {"type": "worker", "index": 0}}\'')
