@@ -10,14 +10,14 @@ from an augmented view with weight W (the contrastive + denoising hybrid).
 
 from keras_latent import flags
 
-# Hyperparameters (edit freely). Sized to finish in about an hour on a 2-core CPU with bfloat16
+# Hyperparameters (edit freely). Sized to finish in about 70 min on a 2-core CPU with bfloat16
 # (--precision auto): the fast CIFAR-10 encoder (airbench94's network with the 128-d code) for
-# 10 epochs. SimCLR keeps improving for hundreds of epochs: on a GPU, use --epochs 200
+# 16 epochs. SimCLR keeps improving for hundreds of epochs: on a GPU, use --epochs 200
 # (docs/RESULTS.md has what was measured).
 DATASET = "cifar10"
 ARCHITECTURE = "cifar_fast"
 LATENT_DIM = 128
-EPOCHS = 10
+EPOCHS = 16
 BATCH_SIZE = 512
 LEARNING_RATE = 1e-3
 TEMPERATURE = 0.5
