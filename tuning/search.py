@@ -114,7 +114,32 @@ def build_parser() -> argparse.ArgumentParser:
     space.add_argument("--max-channels", type=_at_least(1), default=256, help="a power of two")
     space.add_argument("--latent-dim", type=_at_least(1), nargs="+", default=[128],
                        help="one value fixes it; several make it a hyperparameter")
+    space.add_argument("--kernel-sizes", type=_at_least(1), nargs="+", default=[3, 5, 7],
+                       help="the kernel sizes a stage chooses from")
+    space.add_argument("--preset", default=None,
+                       help="search around this architecture preset (e.g. cifar_conv): its "
+                            "channels rescaled (a power of two in --min-channels.."
+                            "--max-channels) and one kernel size for all stages, instead of "
+                            "plain stride-2 stages")
+    space.add_argument("--objective", default="mae", choices=["mae", "knn"],
+                       help="autoencoder only: rank by validation MAE, or by the k-NN accuracy "
+                            "of the validation codes (closer to what a frozen probe reads)")
+    space.add_argument("--mask-ratios", type=float, nargs="+", default=[0.0],
+                       help="autoencoder only: the share of 4x4 squares greyed out in the "
+                            "input (denoising); several make it a hyperparameter")
     return parser
+
+
+def _task_options(parser, args) -> dict:
+    """The HyperModel's own arguments; the autoencoder-only flags are refused elsewhere."""
+    if args.task == "autoencoder":
+        return {"objective": args.objective, "mask_ratios": tuple(args.mask_ratios)}
+    given = [flag for flag, value, default in (("--objective", args.objective, "mae"),
+                                               ("--mask-ratios", args.mask_ratios, [0.0]))
+             if value != default]
+    if given:
+        parser.error(f"only --task autoencoder takes {', '.join(given)}")
+    return {}
 
 
 def distributed_role() -> str | None:
@@ -334,6 +359,9 @@ def main(argv=None) -> int:
     overwrite = args.overwrite and role != "worker"
     project_dir = Path(args.directory) / args.project
     spec = {"task": args.task, "dataset": args.dataset, "tuner": args.tuner}
+    options = _task_options(parser, args)
+    if options.get("objective", "mae") != "mae":  # older projects' specs have no objective
+        spec["objective"] = options["objective"]
     if project_dir.exists() and not project_dir.is_dir():
         parser.error(f"{project_dir} is a file, not a project folder; pick another --project "
                      "or --directory")
@@ -357,7 +385,8 @@ def main(argv=None) -> int:
     try:
         space = EncoderSpace(min_depth=args.min_depth, max_depth=args.max_depth,
                              min_channels=args.min_channels, max_channels=args.max_channels,
-                             latent_dims=tuple(args.latent_dim))
+                             latent_dims=tuple(args.latent_dim),
+                             kernel_sizes=tuple(args.kernel_sizes), preset=args.preset)
         config = TrainingConfig(epochs=args.epochs, batch_size=args.batch_size, seed=args.seed,
                                 verbose=0 if args.quiet else "auto", strategy=strategy,
                                 precision=args.precision)
@@ -366,7 +395,7 @@ def main(argv=None) -> int:
         if args.limit:
             splits = splits.limit(args.limit, seed=args.seed)
         check_classes(splits)
-        hypermodel = HYPERMODELS[args.task](splits, space=space, config=config)
+        hypermodel = HYPERMODELS[args.task](splits, space=space, config=config, **options)
     except ValueError as error:  # DatasetError, SearchSpaceError, TrainingConfig checks
         parser.error(str(error))
 

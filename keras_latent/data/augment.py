@@ -34,6 +34,10 @@ DEFAULT_SETTINGS = {
     "blur_probability": 0.0,
     "blur_sigma": (0.1, 2.0),
     "blur_kernel_size": 3,  # SimCLR: about 10 % of the image side
+    # Corruptions for denoising autoencoders (the input is corrupted, the target stays clean):
+    "mask_ratio": 0.0,  # chance that each mask_patch x mask_patch square is set to mid-grey
+    "mask_patch": 4,
+    "noise_std": 0.0,  # standard deviation of additive Gaussian pixel noise
 }
 
 _COLOUR_JITTER = ("brightness", "contrast", "saturation", "hue")
@@ -115,8 +119,8 @@ class Augmenter(keras.layers.Layer):
     """SimCLR-style augmentation of a float32 batch in [0, 1], independently per image.
 
     Order as in SimCLR: random resized crop, horizontal flip, colour jitter (brightness,
-    contrast, saturation, hue, with probability ``jitter_probability``), grayscale, blur.
-    Output is clipped to [0, 1]. Call with ``seed=`` (an int tensor of shape (2,)) for
+    contrast, saturation, hue, with probability ``jitter_probability``), grayscale, blur; then
+    the denoising corruptions, Gaussian noise and masked squares (mid-grey). Output is clipped to [0, 1]. Call with ``seed=`` (an int tensor of shape (2,)) for
     reproducible batches; without it a ``keras.random.SeedGenerator`` seeded by ``seed``
     supplies one, as inside a model. ``training=False`` returns the input unchanged.
 
@@ -142,6 +146,9 @@ class Augmenter(keras.layers.Layer):
         blur_probability=0.0,
         blur_sigma=(0.1, 2.0),
         blur_kernel_size=3,
+        mask_ratio=0.0,
+        mask_patch=4,
+        noise_std=0.0,
         seed=None,
         jit_compile=True,
         **kwargs,
@@ -167,6 +174,11 @@ class Augmenter(keras.layers.Layer):
         if int(blur_kernel_size) < 1 or int(blur_kernel_size) % 2 == 0:
             raise ValueError(f"blur_kernel_size must be a positive odd integer, got {blur_kernel_size}")
         self.blur_kernel_size = int(blur_kernel_size)
+        self.mask_ratio = _amount(mask_ratio, "mask_ratio", high=1.0)
+        if int(mask_patch) < 1:
+            raise ValueError(f"mask_patch must be a positive number of pixels, got {mask_patch}")
+        self.mask_patch = int(mask_patch)
+        self.noise_std = _amount(noise_std, "noise_std", high=1.0)
         self.seed = seed
         self.jit_compile = bool(jit_compile)
         self._pixel_ops_fn = None
@@ -189,6 +201,8 @@ class Augmenter(keras.layers.Layer):
             and not (self.jitter_probability and any(getattr(self, n) for n in _COLOUR_JITTER))
             and not self.grayscale_probability
             and not self.blur_probability
+            and not self.mask_ratio
+            and not self.noise_std
         )
 
     def build(self, input_shape):
@@ -228,13 +242,14 @@ class Augmenter(keras.layers.Layer):
             self._pixel_ops_fn = (
                 tf.function(self._pixel_ops, jit_compile=True) if self.jit_compile else self._pixel_ops
             )
-        drawn = self._draw(tf.shape(images)[0], seeds)
+        drawn = self._draw(tf.shape(images), seeds)
         if flips is not None and self.horizontal_flip:
             drawn["flip"] = tf.reshape(tf.cast(flips, tf.bool), [-1, 1, 1, 1])
         return self._pixel_ops_fn(images, drawn)
 
-    def _draw(self, batch, seeds):
+    def _draw(self, shape, seeds):
         """Every per-image random parameter of the pixel ops, keyed by op."""
+        batch = shape[0]
 
         def uniform(index, low=0.0, high=1.0):
             values = tf.random.stateless_uniform([batch], seeds[index], minval=low, maxval=high, alg=_RNG)
@@ -258,6 +273,22 @@ class Augmenter(keras.layers.Layer):
         if self.blur_probability:
             drawn["blur"] = uniform(9) < self.blur_probability
             drawn["blur_sigma"] = tf.reshape(uniform(8, self.blur_sigma[0], self.blur_sigma[1]), [-1])
+        if self.mask_ratio or self.noise_std:
+            drawn.update(self._draw_corruption(shape, seeds[11]))
+        return drawn
+
+    def _draw_corruption(self, shape, seed):
+        """The masked squares (one draw per patch, scaled up to pixels) and the pixel noise."""
+        drawn = {}
+        if self.mask_ratio:
+            patch = self.mask_patch
+            cells = [shape[0], -(-shape[1] // patch), -(-shape[2] // patch), 1]
+            keep = tf.random.stateless_uniform(cells, seed, alg=_RNG) >= self.mask_ratio
+            keep = tf.repeat(tf.repeat(keep, patch, axis=1), patch, axis=2)
+            drawn["keep"] = keep[:, :shape[1], :shape[2], :]
+        if self.noise_std:
+            noise_seed = tf.random.experimental.stateless_fold_in(seed, 1, alg=_RNG)
+            drawn["noise"] = self.noise_std * tf.random.stateless_normal(shape, noise_seed, alg=_RNG)
         return drawn
 
     def _pixel_ops(self, images, drawn):
@@ -280,6 +311,10 @@ class Augmenter(keras.layers.Layer):
         if "blur" in drawn:
             blurred = _gaussian_blur(images, drawn["blur_sigma"], self.blur_kernel_size)
             images = tf.where(drawn["blur"], blurred, images)
+        if "noise" in drawn:
+            images = images + drawn["noise"]
+        if "keep" in drawn:
+            images = tf.where(drawn["keep"], images, 0.5)
         return tf.clip_by_value(images, 0.0, 1.0)
 
     def compute_output_shape(self, input_shape):

@@ -162,3 +162,27 @@ def test_translate_shifts_each_image_by_whole_pixels_with_reflection():
         offsets.add(matches[0])
     assert len(offsets) > 3  # shifts differ between images
     assert Augmenter(translate=0).is_identity and not Augmenter(translate=1).is_identity
+
+
+def test_masking_greys_whole_patches_at_the_asked_rate_and_keeps_the_rest():
+    images = batch((64, 32, 32, 3))
+    masked = np.asarray(Augmenter(mask_ratio=0.4, mask_patch=4, seed=0)(images, seed=SEED))
+    grey = np.all(masked == 0.5, axis=-1)  # (64, 32, 32)
+    patches = grey.reshape(64, 8, 4, 8, 4).transpose(0, 1, 3, 2, 4).reshape(64, 8, 8, 16)
+    assert np.all(patches.all(-1) == patches.any(-1)), "a patch is masked whole or not at all"
+    assert 0.35 < patches.all(-1).mean() < 0.45
+    assert np.array_equal(masked[~grey], np.asarray(images)[~grey])
+    assert 1 < len({int(g.sum()) for g in grey})  # each image draws its own mask
+    assert Augmenter(mask_ratio=0.0).is_identity and not Augmenter(mask_ratio=0.1).is_identity
+
+
+def test_noise_has_the_asked_spread_and_mask_patch_need_not_divide_the_image():
+    images = tf.fill((32, 30, 30, 3), 0.5)
+    noisy = np.asarray(Augmenter(noise_std=0.05, seed=0)(images, seed=SEED))
+    assert abs(float(np.std(noisy - 0.5)) - 0.05) < 0.003
+    masked = Augmenter(mask_ratio=0.5, mask_patch=4, seed=0)(batch((2, 30, 30, 3)), seed=SEED)
+    assert masked.shape == (2, 30, 30, 3)
+    with pytest.raises(ValueError, match="mask_patch"):
+        Augmenter(mask_patch=0)
+    with pytest.raises(ValueError, match="mask_ratio"):
+        Augmenter(mask_ratio=1.5)

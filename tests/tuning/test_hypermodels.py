@@ -124,3 +124,36 @@ def test_bad_fixed_arguments_fail_before_any_trial(mnist_tiny, tiny_space, tiny_
     with pytest.raises(SearchSpaceError, match="max_head_width"):
         ClassifierHyperModel(mnist_tiny, space=tiny_space, config=tiny_config,
                              max_head_width=100)
+
+
+def test_autoencoder_searches_around_a_preset_with_masking_ranked_by_knn(mnist_tiny,
+                                                                          tiny_config):
+    space = EncoderSpace(preset="mnist_conv", kernel_sizes=(3, 5), min_channels=4,
+                         max_channels=8, latent_dims=(8,))
+    hypermodel = AutoencoderHyperModel(mnist_tiny, space=space, config=tiny_config,
+                                       objective="knn", mask_ratios=(0.0, 0.5),
+                                       knn_examples=100)
+    hp = keras_tuner.HyperParameters()
+    hp.Fixed("base_channels", 4)
+    hp.Fixed("kernel_size", 5)
+    hp.Fixed("mask_ratio", 0.5)
+    model = hypermodel.build(hp)
+    assert "depth" not in hp.values
+    convs = _convs(model.encoder)
+    assert [conv.filters for conv in convs] == [4, 8, 16]  # mnist_conv's pyramid from 4
+    assert {conv.kernel_size for conv in convs} == {(5, 5)}
+    assert hypermodel.objective.name == "val_knn_accuracy"
+
+    train, _, monitors = hypermodel.datasets(hp)
+    noisy, clean = next(iter(train))
+    assert np.any(noisy.numpy() == 0.5) and not np.array_equal(noisy.numpy(), clean.numpy())
+    assert len(monitors) == 1
+    history = hypermodel.fit(hp, model).history
+    assert 0.0 <= history["val_knn_accuracy"][-1] <= 1.0 and "val_mae" in history
+
+    with pytest.raises(SearchSpaceError, match="objective"):
+        AutoencoderHyperModel(mnist_tiny, space=space, config=tiny_config, objective="loss")
+    with pytest.raises(SearchSpaceError, match="mask_ratios"):
+        AutoencoderHyperModel(mnist_tiny, space=space, config=tiny_config, mask_ratios=(1.0,))
+    with pytest.raises(SearchSpaceError, match="unknown preset"):
+        EncoderSpace(preset="nope")

@@ -180,6 +180,8 @@ def test_same_seed_proposes_the_same_trials(tuner, resumed_search, mnist_tiny, t
     (["--task", "simclr", "--dataset", "mnist", "--max-trials", "0"],
      "argument --max-trials: must be >= 1, got 0"),
     (["--task", "simclr", "--dataset", "imagenet"], "invalid choice: 'imagenet'"),
+    (["--task", "classifier", "--dataset", "mnist", "--objective", "knn"],
+     "only --task autoencoder takes --objective"),
 ])
 def test_bad_arguments_exit_2_with_a_clear_message(argv, message, capsys):
     with pytest.raises(SystemExit) as exit_info:
