@@ -13,24 +13,16 @@ import dataclasses
 
 import keras_tuner
 
-from keras_latent.data import (
-    build_augmentation,
-    contrastive_dataset,
-    reconstruction_dataset,
-    resolve_augmentation,
-    supervised_dataset,
-)
-from keras_latent.models import (
-    Autoencoder,
-    SimCLR,
-    build_classifier,
-    build_decoder,
-    build_encoder,
-    get_preset,
-    projection_head,
-)
+from keras_latent.models import get_preset
 from keras_latent.models.presets import PRESETS
-from keras_latent.paradigms import KNNMonitor, TrainingConfig
+from keras_latent.paradigms.autoencoder import (
+    autoencoder_datasets,
+    build_autoencoder,
+    compile_autoencoder,
+)
+from keras_latent.paradigms.classifier import build_classification_model, classifier_datasets
+from keras_latent.paradigms.config import TrainingConfig
+from keras_latent.paradigms.contrastive import build_simclr, simclr_datasets
 from keras_latent.paradigms.fitting import (
     check_labels,
     fit,
@@ -38,8 +30,7 @@ from keras_latent.paradigms.fitting import (
     steps_per_epoch,
     training_scope,
 )
-from keras_latent.paradigms.autoencoder import compile_autoencoder, start_at_mean_intensity
-from keras_latent.paradigms.contrastive import synchronize_batch_norm
+from keras_latent.paradigms.callbacks import KNNMonitor
 from keras_latent.paradigms.probe import compile_classifier
 
 
@@ -185,6 +176,12 @@ class _ParadigmHyperModel(keras_tuner.HyperModel):
             )
         self.space.check_image_shape(splits.image_shape)
 
+    def _total_steps(self, drop_remainder=False):
+        """Training steps of a trial (some presets size a schedule by it)."""
+        return self.config.epochs * steps_per_epoch(len(self.splits.train),
+                                                    self.config.batch_size,
+                                                    drop_remainder=drop_remainder)
+
     def _optimizer(self, hp, num_examples, drop_remainder=False):
         config = self.config.replace(learning_rate=declare_learning_rate(hp))
         steps = steps_per_epoch(num_examples, config.batch_size, drop_remainder=drop_remainder)
@@ -254,27 +251,19 @@ class AutoencoderHyperModel(_ParadigmHyperModel):
         architecture, latent_dim = declare_encoder(hp, self.space)
         self._mask_ratio(hp)
         with training_scope(self.config):
-            encoder = build_encoder(self.splits.image_shape, latent_dim, **architecture)
-            decoder = build_decoder(self.splits.image_shape, latent_dim, **architecture)
-            start_at_mean_intensity(decoder, self.splits.train.images)
-            model = compile_autoencoder(Autoencoder(encoder, decoder),
-                                        self._optimizer(hp, len(self.splits.train)), "mae",
-                                        self.config.jit_compile)
+            model = build_autoencoder(self.splits, architecture, latent_dim,
+                                      total_steps=self._total_steps())
+            compile_autoencoder(model, self._optimizer(hp, len(self.splits.train)), "mae",
+                                self.config.jit_compile)
         return model
 
     def datasets(self, hp):
-        batch_size, seed, splits = self.config.batch_size, self.config.seed, self.splits
         mask_ratio = self._mask_ratio(hp)
-        augment = resolve_augmentation(splits.name, {"mask_ratio": mask_ratio} if mask_ratio
-                                       else None, seed=seed)
-        train = reconstruction_dataset(splits.train.images, batch_size, augment=augment,
-                                       seed=seed)
-        val = reconstruction_dataset(splits.val.images, batch_size, shuffle=False)
+        train, val = autoencoder_datasets(self.splits, self.config,
+                                          {"mask_ratio": mask_ratio} if mask_ratio else None)
         monitors = []
         if self.objective.name == "val_knn_accuracy":
-            reference = splits.train.take(min(self.knn_examples, len(splits.train)), seed=seed)
-            monitors.append(KNNMonitor(reference.images, reference.labels,
-                                       splits.val.images, splits.val.labels))
+            monitors.append(_knn_monitor(self.splits, self.knn_examples, self.config.seed))
         return train, val, monitors
 
 
@@ -310,22 +299,15 @@ class ClassifierHyperModel(_ParadigmHyperModel):
                     "dropout": hp.Float("head_dropout", 0.0, 0.5, step=0.1, default=0.0),
                 }
         with training_scope(self.config):
-            model = build_classifier(
-                self.splits.image_shape, self.splits.num_classes, latent_dim=latent_dim,
-                head=head, freeze_encoder=False, head_kwargs=head_kwargs, **architecture,
-            )
+            model = build_classification_model(self.splits, architecture, latent_dim,
+                                               head=head, head_kwargs=head_kwargs,
+                                               total_steps=self._total_steps())
             compile_classifier(model, self._optimizer(hp, len(self.splits.train)),
                                self.config.jit_compile)
         return model
 
     def datasets(self, hp):
-        config, splits = self.config, self.splits
-        augmenter = (build_augmentation(splits.name, self.augment, seed=config.seed)
-                     if isinstance(self.augment, str) else self.augment)
-        train = supervised_dataset(splits.train.images, splits.train.labels, config.batch_size,
-                                   augment=augmenter, seed=config.seed)
-        val = supervised_dataset(splits.val.images, splits.val.labels, config.batch_size,
-                                 shuffle=False)
+        train, val = classifier_datasets(self.splits, self.config, self.augment)
         return train, val, []
 
 
@@ -373,10 +355,10 @@ class SimCLRHyperModel(_ParadigmHyperModel):
                        sampling="log", default=self.max_projection_width)
         self._augment_strength(hp)
         with training_scope(self.config):
-            encoder = build_encoder(self.splits.image_shape, latent_dim, **architecture)
-            head = projection_head(latent_dim, hidden_dim=width, output_dim=self.projection_dim)
-            model = SimCLR(encoder, head, temperature=temperature)
-            synchronize_batch_norm(model, self.config.strategy)  # global BN, as train_simclr
+            model = build_simclr(self.splits, architecture, latent_dim, temperature=temperature,
+                                 projection_hidden=width, projection_dim=self.projection_dim,
+                                 strategy=self.config.strategy,
+                                 total_steps=self._total_steps(drop_remainder=True))
             model.compile(
                 optimizer=self._optimizer(hp, len(self.splits.train), drop_remainder=True),
                 jit_compile=self.config.jit_compile,
@@ -384,20 +366,17 @@ class SimCLRHyperModel(_ParadigmHyperModel):
         return model
 
     def datasets(self, hp):
-        config, splits = self.config, self.splits
-        augmenter = (
-            build_augmentation(splits.name, self.augment, strength=self._augment_strength(hp),
-                               seed=config.seed)
-            if isinstance(self.augment, str) else self.augment
-        )
-        train = contrastive_dataset(splits.train.images, config.batch_size, augment=augmenter,
-                                    seed=config.seed)
-        val = contrastive_dataset(splits.val.images, min(config.batch_size, len(splits.val)),
-                                  augment=augmenter, seed=config.seed + 1)
-        reference = splits.train.take(min(self.knn_examples, len(splits.train)), seed=config.seed)
-        monitor = KNNMonitor(reference.images, reference.labels,
-                             splits.val.images, splits.val.labels)
-        return train, val, [monitor]
+        augment = self.augment
+        if isinstance(augment, str):
+            return simclr_datasets(self.splits, self.config, augment,
+                                   strength=self._augment_strength(hp),
+                                   knn_examples=self.knn_examples)
+        return simclr_datasets(self.splits, self.config, augment, knn_examples=self.knn_examples)
+
+
+def _knn_monitor(splits, knn_examples, seed):
+    reference = splits.train.take(min(knn_examples, len(splits.train)), seed=seed)
+    return KNNMonitor(reference.images, reference.labels, splits.val.images, splits.val.labels)
 
 
 HYPERMODELS = {

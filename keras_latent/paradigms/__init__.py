@@ -1,5 +1,8 @@
 """Training paradigms: each experiment is one call returning a TrainingRun.
 
+Each paradigm also exposes its pieces -- ``<paradigm>_datasets``, ``build_<paradigm>`` and the
+compile step -- which ``train_*``, the tuner's HyperModels and the benchmarks share.
+
 Imported lazily (PEP 562) so that ``import keras_latent`` stays importable while the layers
 below are loaded, and so the data/models layers never import the paradigms.
 """
@@ -11,14 +14,22 @@ _EXPORTS = {
     "TrainingRun": "fitting",
     "train_autoencoder": "autoencoder",
     "train_decoder": "autoencoder",
+    "autoencoder_datasets": "autoencoder",
+    "build_autoencoder": "autoencoder",
+    "compile_autoencoder": "autoencoder",
     "train_probe": "probe",
     "train_random_baseline": "probe",
     "labelled_subset": "probe",
     "PROBE_CONFIG": "probe",
     "train_classifier": "classifier",
     "FAST_CLASSIFIER_CONFIG": "classifier",
+    "classifier_datasets": "classifier",
+    "build_classification_model": "classifier",
+    "compile_classifier": "probe",
     "train_simclr": "contrastive",
     "SIMCLR_CONFIG": "contrastive",
+    "simclr_datasets": "contrastive",
+    "build_simclr": "contrastive",
     "AtomicModelCheckpoint": "callbacks",
     "KNNMonitor": "callbacks",
     "default_callbacks": "callbacks",

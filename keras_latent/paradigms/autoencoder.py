@@ -58,18 +58,39 @@ def start_at_mean_intensity(decoder, images):
                                 bias.shape).astype(bias.dtype))
 
 
-def _fit_reconstruction(autoencoder, splits, config, loss, augment, phase):
-    """Compile with the chosen loss and fit on the reconstruction pipeline."""
-    check_images(autoencoder.encoder.input_shape, splits)
+def autoencoder_datasets(splits, config, augment=None):
+    """``(train, val)`` reconstruction pipelines (``val`` is None without a validation split).
+
+    ``augment`` corrupts the training inputs only (the targets stay clean): a denoising
+    autoencoder; see ``data.resolve_augmentation`` for what it accepts."""
     augmenter = resolve_augmentation(splits.name, augment, seed=config.seed)
     train = reconstruction_dataset(
         splits.train.images, config.batch_size, augment=augmenter, seed=config.seed
     )
     val = reconstruction_dataset(splits.val.images, config.batch_size, shuffle=False)
+    return train, (val if len(splits.val) else None)
+
+
+def build_autoencoder(splits, architecture, latent_dim, *, total_steps=None) -> Autoencoder:
+    """Encoder + mirrored decoder for ``splits``' images, ready to compile: a whitening stem
+    is fit to the training images and the decoder starts at their mean intensity. Call inside
+    ``training_scope``; ``total_steps`` sizes the schedules some presets carry."""
+    arch = architecture_config(architecture, total_steps=total_steps)
+    encoder = build_encoder(splits.image_shape, latent_dim, **arch)
+    adapt_whitening(encoder, splits.train.images)
+    decoder = build_decoder(splits.image_shape, latent_dim, **arch)
+    start_at_mean_intensity(decoder, splits.train.images)
+    return Autoencoder(encoder, decoder)
+
+
+def _fit_reconstruction(autoencoder, splits, config, loss, augment, phase):
+    """Compile with the chosen loss and fit on the reconstruction pipeline."""
+    check_images(autoencoder.encoder.input_shape, splits)
+    train, val = autoencoder_datasets(splits, config, augment)
     steps = steps_per_epoch(len(splits.train), config.batch_size)
     compile_autoencoder(autoencoder, make_optimizer(config, steps), loss, config.jit_compile)
-    return fit(autoencoder, train, val if len(splits.val) else None, config,
-               monitor="val_loss" if len(splits.val) else "loss", mode="min", phase=phase,
+    return fit(autoencoder, train, val, config,
+               monitor="val_loss" if val is not None else "loss", mode="min", phase=phase,
                reconstruct=splits.val.images)
 
 
@@ -83,18 +104,13 @@ def train_autoencoder(splits, *, architecture="mnist_conv", latent_dim=128, loss
         latent_dim: size of the code between encoder and decoder.
         loss: ``"mae"`` (default, the figure reports compare) or ``"mse"``.
         augment: ``None``, a preset name (``"light"``), a dict of settings or a callable
-            (see ``data.resolve_augmentation``).
+            (see ``data.resolve_augmentation``); it corrupts the inputs only (denoising).
         config: optimisation and bookkeeping settings.
     """
     config = config or TrainingConfig()
-    arch = architecture_config(architecture, total_steps=config.epochs * steps_per_epoch(
-        len(splits.train), config.batch_size))
+    total_steps = config.epochs * steps_per_epoch(len(splits.train), config.batch_size)
     with training_scope(config):
-        encoder = build_encoder(splits.image_shape, latent_dim, **arch)
-        adapt_whitening(encoder, splits.train.images)
-        decoder = build_decoder(splits.image_shape, latent_dim, **arch)
-        start_at_mean_intensity(decoder, splits.train.images)
-        autoencoder = Autoencoder(encoder, decoder)
+        autoencoder = build_autoencoder(splits, architecture, latent_dim, total_steps=total_steps)
         history = _fit_reconstruction(autoencoder, splits, config, loss, augment,
                                       "autoencoder")
     return TrainingRun(autoencoder, history)

@@ -29,6 +29,44 @@ FAST_CLASSIFIER_CONFIG = TrainingConfig(
 )
 
 
+def training_examples(splits, num_labels=None, seed=0):
+    """The labelled training images and labels: all of them, or ``num_labels`` drawn with
+    ``seed`` (few-shot)."""
+    images, labels = splits.train.images, splits.train.labels
+    if num_labels is not None:
+        chosen = labelled_subset(labels, num_labels, seed=seed)
+        images, labels = images[chosen], labels[chosen]
+    return images, labels
+
+
+def classifier_datasets(splits, config, augment="light", num_labels=None):
+    """``(train, val)`` supervised pipelines (``val`` is None without a validation split);
+    ``augment`` as ``data.resolve_augmentation`` takes it."""
+    check_labels(splits.train.labels, splits.num_classes, "train labels")
+    check_labels(splits.val.labels, splits.num_classes, "validation labels")
+    images, labels = training_examples(splits, num_labels, config.seed)
+    augmenter = resolve_augmentation(splits.name, augment, seed=config.seed)
+    train = supervised_dataset(images, labels, config.batch_size, augment=augmenter,
+                               seed=config.seed)
+    val = (supervised_dataset(splits.val.images, splits.val.labels, config.batch_size,
+                              shuffle=False) if len(splits.val) else None)
+    return train, val
+
+
+def build_classification_model(splits, architecture, latent_dim, *, head="linear",
+                               head_kwargs=None, images=None, total_steps=None):
+    """Encoder + head, trainable together, for ``splits``' images; a whitening stem is fit
+    to ``images`` (default: the training split). Call inside ``training_scope``."""
+    images = splits.train.images if images is None else images
+    model = build_classifier(
+        splits.image_shape, splits.num_classes, latent_dim=latent_dim, head=head,
+        freeze_encoder=False, head_kwargs=head_kwargs,
+        **architecture_config(architecture, total_steps=total_steps),
+    )
+    adapt_whitening(model, images)
+    return model
+
+
 def train_classifier(splits, *, architecture="mnist_conv", latent_dim=128, head="linear",
                      head_kwargs=None, augment="light", num_labels=None,
                      config: TrainingConfig | None = None) -> TrainingRun:
@@ -45,31 +83,16 @@ def train_classifier(splits, *, architecture="mnist_conv", latent_dim=128, head=
         config: optimisation and bookkeeping settings.
     """
     config = config or TrainingConfig()
-    check_labels(splits.train.labels, splits.num_classes, "train labels")
-    check_labels(splits.val.labels, splits.num_classes, "validation labels")
-    images, labels = splits.train.images, splits.train.labels
-    if num_labels is not None:
-        chosen = labelled_subset(labels, num_labels, seed=config.seed)
-        images, labels = images[chosen], labels[chosen]
-    augmenter = resolve_augmentation(splits.name, augment, seed=config.seed)
-    train = supervised_dataset(images, labels, config.batch_size, augment=augmenter,
-                               seed=config.seed)
-    has_val = len(splits.val) > 0
-    val = (supervised_dataset(splits.val.images, splits.val.labels, config.batch_size,
-                              shuffle=False) if has_val else None)
+    train, val = classifier_datasets(splits, config, augment, num_labels)
+    images, _ = training_examples(splits, num_labels, config.seed)
+    steps = steps_per_epoch(len(images), config.batch_size)
     with training_scope(config):
-        model = build_classifier(
-            splits.image_shape, splits.num_classes, latent_dim=latent_dim, head=head,
-            freeze_encoder=False, head_kwargs=head_kwargs,
-            **architecture_config(architecture, total_steps=config.epochs * steps_per_epoch(
-                len(images), config.batch_size)),
-        )
-        adapt_whitening(model, images)
-        compile_classifier(
-            model, make_optimizer(config, steps_per_epoch(len(images), config.batch_size)),
-            config.jit_compile, config.label_smoothing,
-        )
+        model = build_classification_model(
+            splits, architecture, latent_dim, head=head, head_kwargs=head_kwargs,
+            images=images, total_steps=config.epochs * steps)
+        compile_classifier(model, make_optimizer(config, steps), config.jit_compile,
+                           config.label_smoothing)
         history = fit(model, train, val, config,
-                      monitor="val_accuracy" if has_val else "accuracy", mode="max",
+                      monitor="val_accuracy" if val is not None else "accuracy", mode="max",
                       phase="classifier")
     return TrainingRun(model, history)

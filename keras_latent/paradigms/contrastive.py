@@ -46,6 +46,45 @@ def synchronize_batch_norm(model, strategy) -> int:
     return found
 
 
+def simclr_datasets(splits, config, augment="simclr", *, strength=1.0, hybrid=False,
+                    knn_examples=5000, knn_every=1):
+    """``(train, val, monitors)`` for SimCLR: two augmented views per image (and the clean
+    image when ``hybrid``), full batches; ``val`` is None with under 2 validation images;
+    ``monitors`` holds the k-NN monitor that logs ``val_knn_accuracy`` (none when
+    ``knn_examples`` is 0 or there is no validation split)."""
+    augmenter = resolve_augmentation(splits.name, augment, strength=strength, seed=config.seed)
+    train = contrastive_dataset(splits.train.images, config.batch_size, augment=augmenter,
+                                seed=config.seed, with_original=hybrid)
+    has_val = len(splits.val) >= 2
+    val = (contrastive_dataset(splits.val.images, min(config.batch_size, len(splits.val)),
+                               augment=augmenter, seed=config.seed + 1, with_original=hybrid)
+           if has_val else None)
+    monitors = []
+    if knn_examples and has_val:
+        reference = splits.train.take(min(knn_examples, len(splits.train)), seed=config.seed)
+        monitors.append(KNNMonitor(reference.images, reference.labels,
+                                   splits.val.images, splits.val.labels, every=knn_every))
+    return train, val, monitors
+
+
+def build_simclr(splits, architecture, latent_dim, *, temperature=0.5, projection_hidden=512,
+                 projection_dim=128, reconstruction_weight=0.0, strategy=None,
+                 total_steps=None) -> SimCLR:
+    """Encoder + projection head (+ the hybrid's decoder) for ``splits``' images: a whitening
+    stem is fit to the training images and, under a ``strategy`` of several replicas, batch
+    norm uses global statistics. Call inside ``training_scope``."""
+    arch = architecture_config(architecture, total_steps=total_steps)
+    encoder = build_encoder(splits.image_shape, latent_dim, **arch)
+    adapt_whitening(encoder, splits.train.images)
+    head = projection_head(latent_dim, hidden_dim=projection_hidden, output_dim=projection_dim)
+    decoder = (build_decoder(splits.image_shape, latent_dim, **arch)
+               if reconstruction_weight > 0 else None)
+    model = SimCLR(encoder, head, temperature=temperature, decoder=decoder,
+                   reconstruction_weight=reconstruction_weight)
+    synchronize_batch_norm(model, strategy)
+    return model
+
+
 def train_simclr(splits, *, architecture="mnist_conv", latent_dim=128, temperature=0.5,
                  projection_hidden=512, projection_dim=128, augment="simclr", strength=1.0,
                  reconstruction_weight=0.0, knn_examples=5000, knn_every=1,
@@ -77,32 +116,18 @@ def train_simclr(splits, *, architecture="mnist_conv", latent_dim=128, temperatu
         warnings.warn(f"batch_size {config.batch_size} is larger than the {len(splits.train)} "
                       "training images; using one batch of all of them.", stacklevel=2)
         config = config.replace(batch_size=len(splits.train))
-    arch = architecture_config(architecture, total_steps=config.epochs * steps_per_epoch(
-        len(splits.train), config.batch_size, drop_remainder=True))
-    hybrid = reconstruction_weight > 0
-    augmenter = resolve_augmentation(splits.name, augment, strength=strength, seed=config.seed)
-    train = contrastive_dataset(splits.train.images, config.batch_size, augment=augmenter,
-                                seed=config.seed, with_original=hybrid)
-    has_val = len(splits.val) >= 2
-    val = (contrastive_dataset(splits.val.images, min(config.batch_size, len(splits.val)),
-                               augment=augmenter, seed=config.seed + 1, with_original=hybrid)
-           if has_val else None)
-    monitors = []
-    if knn_examples and has_val:
-        reference = splits.train.take(min(knn_examples, len(splits.train)), seed=config.seed)
-        monitors.append(KNNMonitor(reference.images, reference.labels,
-                                   splits.val.images, splits.val.labels, every=knn_every))
+    steps = steps_per_epoch(len(splits.train), config.batch_size, drop_remainder=True)
+    train, val, monitors = simclr_datasets(
+        splits, config, augment, strength=strength, hybrid=reconstruction_weight > 0,
+        knn_examples=knn_examples, knn_every=knn_every)
     with training_scope(config):
-        encoder = build_encoder(splits.image_shape, latent_dim, **arch)
-        adapt_whitening(encoder, splits.train.images)
-        head = projection_head(latent_dim, hidden_dim=projection_hidden, output_dim=projection_dim)
-        decoder = build_decoder(splits.image_shape, latent_dim, **arch) if hybrid else None
-        model = SimCLR(encoder, head, temperature=temperature, decoder=decoder,
-                       reconstruction_weight=reconstruction_weight)
-        synchronize_batch_norm(model, config.strategy)
-        steps = steps_per_epoch(len(splits.train), config.batch_size, drop_remainder=True)
+        model = build_simclr(
+            splits, architecture, latent_dim, temperature=temperature,
+            projection_hidden=projection_hidden, projection_dim=projection_dim,
+            reconstruction_weight=reconstruction_weight, strategy=config.strategy,
+            total_steps=config.epochs * steps)
         model.compile(optimizer=make_optimizer(config, steps), jit_compile=config.jit_compile)
-        monitor = "val_knn_accuracy" if monitors else ("val_loss" if has_val else "loss")
+        monitor = "val_knn_accuracy" if monitors else ("val_loss" if val is not None else "loss")
         history = fit(model, train, val, config, monitor=monitor,
                       mode="max" if monitors else "min", monitors=monitors, phase="simclr")
     return TrainingRun(model, history)
