@@ -8,10 +8,7 @@ that the report prints under it.
 
 from __future__ import annotations
 
-import contextlib
 import csv
-import os
-import tempfile
 from pathlib import Path
 from typing import NamedTuple
 
@@ -21,11 +18,11 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from keras_latent.evaluation.metrics import to_unit_float
+from keras_latent.io import atomic_path
 
 __all__ = [
     "CAPTIONS",
     "TITLES",
-    "atomic_output",
     "save_figure",
     "plot_reconstructions",
     "interpolate",
@@ -75,31 +72,9 @@ def _new_figure(width, height) -> Figure:
     return figure
 
 
-@contextlib.contextmanager
-def atomic_output(path, suffix=""):
-    """Yield a temporary path beside ``path``; on success it is renamed onto ``path``.
-
-    A reader (or a crash) never sees a half-written file. The file gets the usual
-    umask-respecting permissions rather than mkstemp's owner-only 0600.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
-    os.close(handle)
-    try:
-        yield temporary
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(temporary, 0o666 & ~umask)
-        os.replace(temporary, path)
-    finally:
-        if os.path.exists(temporary):
-            os.remove(temporary)
-
-
 def save_figure(figure: Figure, path, dpi: int = 100) -> Path:
-    """Write ``figure`` as a PNG atomically (see :func:`atomic_output`)."""
-    with atomic_output(path, suffix=".png") as temporary:
+    """Write ``figure`` as a PNG atomically (see :func:`keras_latent.io.atomic_path`)."""
+    with atomic_path(path, suffix=".png") as temporary:
         figure.savefig(temporary, format="png", dpi=dpi)
     return Path(path)
 

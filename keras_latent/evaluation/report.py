@@ -19,6 +19,7 @@ import keras
 import numpy as np
 
 from keras_latent.evaluation import metrics, plots
+from keras_latent.io import save_npz_atomic, write_text_atomic  # noqa: F401 - re-exported
 
 __all__ = ["model_kind", "check_input_shape", "evaluate_model", "write_text_atomic"]
 
@@ -74,19 +75,6 @@ def check_input_shape(model, image_shape) -> None:
 
 
 # --------------------------------------------------------------------------- file helpers
-
-
-def write_text_atomic(path, text: str) -> Path:
-    """Write a text file via a temporary file + ``os.replace`` (never a half file)."""
-    with plots.atomic_output(path) as temporary:
-        Path(temporary).write_text(text, encoding="utf-8")
-    return Path(path)
-
-
-def _save_npz_atomic(path, **arrays) -> Path:
-    with plots.atomic_output(path, suffix=".npz") as temporary:
-        np.savez(temporary, **arrays)
-    return Path(path)
 
 
 def _finite(value, name):
@@ -397,7 +385,7 @@ def evaluate_model(model, splits, output_dir, *, method=None, batch_size=256, ts
     sample = min(int(tsne_sample), len(test_y))
     say(f"t-SNE on {sample} points (pixel space, then latent space) ...")
     embeddings = plots.tsne_embeddings(arrays["test"][0], test_z, test_y, sample=sample, seed=seed)
-    _save_npz_atomic(output_dir / "latent_tsne.npz", latent_2d=embeddings.latent_2d,
+    save_npz_atomic(output_dir / "latent_tsne.npz", latent_2d=embeddings.latent_2d,
                      image_2d=embeddings.image_2d, labels=embeddings.labels,
                      indices=embeddings.indices)
     result["latent_tsne"] = "latent_tsne.npz"
