@@ -30,13 +30,8 @@ from keras_latent.flags import (  # noqa: F401 - the recipes' flags, defined wit
     recipe_parser,
     run_recipe,
 )
-from keras_latent.models import (
-    ModelFileError,
-    load_model,
-    remove_leftovers,
-    save_model_atomic,
-    write_json_atomic,
-)
+from keras_latent.io import remove_leftovers, write_json_atomic
+from keras_latent.models import ModelFileError, load_model, save_model_atomic
 from keras_latent.paradigms import TrainingConfig
 from keras_latent.paradigms.callbacks import discard_resume_state, logged_history
 from keras_latent.paradigms.fitting import TrainingRun

@@ -21,6 +21,8 @@ from pathlib import Path
 if __package__ in (None, ""):  # `python tuning/search.py`: make `tuning` importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from keras_latent.io import write_json_atomic  # noqa: E402 - light: no TensorFlow
+
 TASKS = ("autoencoder", "classifier", "simclr")
 DATASETS = ("mnist", "cifar10")
 TUNERS = ("random", "bayesian", "hyperband")
@@ -161,14 +163,6 @@ def _check_environment(parser):
 # ----------------------------------------------------------------------------------------------
 # Files of a search
 # ----------------------------------------------------------------------------------------------
-
-
-def write_json_atomic(path: Path, obj) -> None:
-    """Write to a temp file beside ``path`` and rename: readers never see half a file (and the
-    file gets the umask's mode, as every other output does)."""
-    from keras_latent.models import write_json_atomic as write  # heavy: after argument checks
-
-    write(path, obj)
 
 
 def check_project_files(parser, project_dir: Path) -> None:

@@ -28,6 +28,8 @@ from pathlib import Path
 
 import numpy as np
 
+from keras_latent.io import atomic_path, write_text_atomic
+
 DATA_DIR_ENV = "KERAS_LATENT_DATA_DIR"
 CACHE_DIR_ENV = "KERAS_LATENT_CACHE_DIR"
 ARRAY_KEYS = ("x_train", "y_train", "x_test", "y_test")
@@ -407,23 +409,15 @@ def _write_decompressed_cache(folder, arrays, stamp):
     package may still use them."""
     if folder is None or _cache_is_fresh(folder, stamp):
         return
-    temporary = None
     try:
         folder.mkdir(parents=True, exist_ok=True)
         (folder / _CACHE_STAMP).unlink(missing_ok=True)
         for key, array in zip(ARRAY_KEYS, arrays):
-            with tempfile.NamedTemporaryFile(dir=folder, suffix=".npy.tmp", delete=False) as tmp:
-                temporary = tmp.name
-                np.save(tmp, np.asarray(array), allow_pickle=False)
-            os.replace(temporary, folder / f"{key}.npy")
-        with tempfile.NamedTemporaryFile("w", dir=folder, suffix=".json.tmp",
-                                         delete=False) as tmp:
-            temporary = tmp.name
-            json.dump(stamp, tmp)
-        os.replace(temporary, folder / _CACHE_STAMP)
+            with atomic_path(folder / f"{key}.npy", suffix=".npy") as temporary:
+                np.save(temporary, np.asarray(array), allow_pickle=False)
+        write_text_atomic(folder / _CACHE_STAMP, json.dumps(stamp))
     except OSError:
-        if temporary is not None and os.path.exists(temporary):
-            os.remove(temporary)  # a full disk leaves no half array behind
+        pass  # atomic_path removed the temporary file: a full disk leaves no half array
 
 
 def _read_cifar_batches(folder):

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from keras_latent.evaluation import plots
-from keras_latent.evaluation.report import write_text_atomic
+from keras_latent.io import write_text_atomic
 
 __all__ = ["RunFolderError", "load_run", "comparison_table", "compare_runs"]
 

@@ -8,24 +8,26 @@ that the report prints under it.
 
 from __future__ import annotations
 
-import contextlib
 import csv
-import os
-import tempfile
 from pathlib import Path
-from typing import NamedTuple
 
 import numpy as np
 from matplotlib import colormaps
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from keras_latent.evaluation.metrics import to_unit_float
+# t-SNE is computed beside the other metrics; its names stay importable from here.
+from keras_latent.evaluation.metrics import (  # noqa: F401
+    TSNEEmbeddings,
+    embed_tsne,
+    to_unit_float,
+    tsne_embeddings,
+)
+from keras_latent.io import atomic_path
 
 __all__ = [
     "CAPTIONS",
     "TITLES",
-    "atomic_output",
     "save_figure",
     "plot_reconstructions",
     "interpolate",
@@ -75,31 +77,9 @@ def _new_figure(width, height) -> Figure:
     return figure
 
 
-@contextlib.contextmanager
-def atomic_output(path, suffix=""):
-    """Yield a temporary path beside ``path``; on success it is renamed onto ``path``.
-
-    A reader (or a crash) never sees a half-written file. The file gets the usual
-    umask-respecting permissions rather than mkstemp's owner-only 0600.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
-    os.close(handle)
-    try:
-        yield temporary
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(temporary, 0o666 & ~umask)
-        os.replace(temporary, path)
-    finally:
-        if os.path.exists(temporary):
-            os.remove(temporary)
-
-
 def save_figure(figure: Figure, path, dpi: int = 100) -> Path:
-    """Write ``figure`` as a PNG atomically (see :func:`atomic_output`)."""
-    with atomic_output(path, suffix=".png") as temporary:
+    """Write ``figure`` as a PNG atomically (see :func:`keras_latent.io.atomic_path`)."""
+    with atomic_path(path, suffix=".png") as temporary:
         figure.savefig(temporary, format="png", dpi=dpi)
     return Path(path)
 
@@ -198,59 +178,6 @@ def plot_interpolation(decoded_strip, *, path=None) -> Figure:
 
 
 # --------------------------------------------------------------------------- t-SNE
-
-
-class TSNEEmbeddings(NamedTuple):
-    """2-D t-SNE coordinates of one seeded sample, in pixel space and in latent space."""
-
-    image_2d: np.ndarray
-    latent_2d: np.ndarray
-    labels: np.ndarray
-    indices: np.ndarray
-
-
-def embed_tsne(features, seed: int = 0, pca_dim: int = 50) -> np.ndarray:
-    """``(N, 2)`` seeded t-SNE of ``features`` (flattened), after PCA to ``pca_dim`` when wider.
-
-    PCA first is the standard recipe: it removes pixel noise and makes t-SNE far cheaper.
-    PCA and Barnes-Hut run on one thread: on a busy shared CPU their threads spin-wait, and one
-    thread measured 9x faster for 200 points and 2.5x for 2000 (2 cores, load ~7).
-    """
-    from sklearn.decomposition import PCA
-    from sklearn.manifold import TSNE
-    from threadpoolctl import threadpool_limits
-
-    features = np.asarray(features, dtype="float32").reshape(len(features), -1)
-    if len(features) < 5:
-        raise ValueError(f"t-SNE needs at least 5 points, got {len(features)}.")
-    if not np.all(np.isfinite(features)):
-        raise ValueError("t-SNE input contains NaN or inf; check the model's outputs.")
-    perplexity = float(min(30.0, (len(features) - 1) / 3.0))
-    tsne = TSNE(n_components=2, perplexity=perplexity, init="pca", random_state=seed)
-    with threadpool_limits(limits=1):
-        if features.shape[1] > pca_dim:
-            pca = PCA(n_components=min(pca_dim, len(features)), random_state=seed)
-            features = pca.fit_transform(features)
-        return tsne.fit_transform(features).astype("float32")
-
-
-def tsne_embeddings(images, latents, labels, sample: int = 2000, seed: int = 0) -> TSNEEmbeddings:
-    """t-SNE of the same seeded sample of images and of their latent codes."""
-    images, latents, labels = np.asarray(images), np.asarray(latents), np.asarray(labels)
-    if not len(images) == len(latents) == len(labels):
-        raise ValueError(
-            f"images ({len(images)}), latents ({len(latents)}) and labels ({len(labels)}) must "
-            "describe the same examples."
-        )
-    indices = np.arange(len(images))
-    if len(images) > sample:
-        indices = np.sort(np.random.default_rng(seed).choice(len(images), int(sample), False))
-    return TSNEEmbeddings(
-        image_2d=embed_tsne(to_unit_float(images[indices]), seed=seed),
-        latent_2d=embed_tsne(latents[indices], seed=seed),
-        labels=labels[indices].astype("int64"),
-        indices=indices,
-    )
 
 
 def _scatter_panels(panels, class_names, title, columns=4) -> Figure:

@@ -6,6 +6,10 @@ t-SNE) and ``report.md`` that shows it all to a person. Every model kind gets th
 accuracy columns: a classifier through its own head, every other kind through a seeded linear
 probe (logistic regression on its frozen latent codes), so runs of different paradigms line up
 in one table.
+
+``evaluate_model`` is a short pipeline of steps, each a function of its inputs that can be
+tested alone: encode the splits, pick the accuracy source and score it, score the codes,
+score the reconstructions, write the figures, write ``metrics.json`` and ``report.md``.
 """
 
 from __future__ import annotations
@@ -14,11 +18,13 @@ import json
 import math
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 import keras
 import numpy as np
 
 from keras_latent.evaluation import metrics, plots
+from keras_latent.io import save_npz_atomic, write_text_atomic  # noqa: F401 - re-exported
 
 __all__ = ["model_kind", "check_input_shape", "evaluate_model", "write_text_atomic"]
 
@@ -73,20 +79,7 @@ def check_input_shape(model, image_shape) -> None:
         )
 
 
-# --------------------------------------------------------------------------- file helpers
-
-
-def write_text_atomic(path, text: str) -> Path:
-    """Write a text file via a temporary file + ``os.replace`` (never a half file)."""
-    with plots.atomic_output(path) as temporary:
-        Path(temporary).write_text(text, encoding="utf-8")
-    return Path(path)
-
-
-def _save_npz_atomic(path, **arrays) -> Path:
-    with plots.atomic_output(path, suffix=".npz") as temporary:
-        np.savez(temporary, **arrays)
-    return Path(path)
+# --------------------------------------------------------------------------- checks
 
 
 def _finite(value, name):
@@ -96,7 +89,19 @@ def _finite(value, name):
     return value
 
 
-# --------------------------------------------------------------------------- pieces
+# --------------------------------------------------------------------------- step: encode
+
+
+class EncodedSplits(NamedTuple):
+    """Images, labels and latent codes of each split, by split name (codes None when empty)."""
+
+    images: dict
+    labels: dict
+    codes: dict
+
+    @property
+    def latent_dim(self) -> int:
+        return int(self.codes["train"].shape[1])
 
 
 def _split_arrays(splits):
@@ -113,34 +118,56 @@ def _split_arrays(splits):
     return arrays
 
 
-def _reconstruction_mae(decoder, images, codes, batch_size, chunk=4096):
-    """MAE over a whole split, decoded a chunk at a time so no float copy of it is kept."""
-    total = 0.0
-    for start in range(0, len(images), chunk):
-        decoded = metrics.predict_in_batches(decoder, codes[start:start + chunk], batch_size)
-        original = metrics.to_unit_float(images[start:start + chunk])
-        if decoded.shape != original.shape:
+def _checked_inputs(model, splits, history):
+    """``(training curves, split arrays)``, refused before any slow step: a history file that
+    cannot be plotted, a missing or tiny split, images the model cannot take."""
+    curves = plots.history_curves(history) if history is not None else {}
+    arrays = _split_arrays(splits)
+    check_input_shape(model, arrays["train"][0].shape[1:])
+    return curves, arrays
+
+
+def _encode_splits(model, arrays, batch_size) -> EncodedSplits:
+    """Every split's codes, refused unless they are finite vectors: every later step needs both."""
+    codes = {}
+    for name, (images, _) in arrays.items():
+        if len(images) == 0:
+            codes[name] = None
+            continue
+        codes[name] = metrics.encode(model, images, batch_size=batch_size)
+        if codes[name].ndim != 2:
             raise ValueError(
-                f"the decoder outputs {decoded.shape[1:]} but the images are "
-                f"{original.shape[1:]}; the decoder does not mirror this dataset."
+                f"the encoder outputs shape {codes[name].shape[1:]} per image; latent codes "
+                "must be vectors (batch, latent_dim). Pass an encoder ending in a Dense layer."
             )
-        total += float(np.abs(original - decoded).sum())
-    return total / float(np.prod(images.shape))
+        if not np.all(np.isfinite(codes[name])):
+            raise ValueError(f"the {name} latent codes contain NaN or inf: the model diverged.")
+    return EncodedSplits({name: images for name, (images, _) in arrays.items()},
+                         {name: labels for name, (_, labels) in arrays.items()}, codes)
 
 
-def _silhouette_or_none(codes, labels, seed):
-    """None when the test split is too small or has one class (silhouette is undefined)."""
-    distinct = len(np.unique(labels))
-    if not 2 <= distinct < len(labels):
-        return None
-    return _finite(metrics.silhouette(codes, labels, seed=seed), "silhouette")
+def _data_facts(splits, encoded, seed) -> dict:
+    """What was evaluated: the dataset, its classes and split sizes, the code width, the seed."""
+    return {
+        "dataset": str(splits.name),
+        "class_names": [str(name) for name in splits.class_names],
+        "num_examples": {name: int(len(encoded.labels[name])) for name in SPLITS},
+        "latent_dim": encoded.latent_dim,
+        "seed": int(seed),
+    }
 
 
-def _interpolation_pair(labels, rng):
-    first = int(rng.integers(len(labels)))
-    others = np.flatnonzero(labels != labels[first])
-    second = int(rng.choice(others)) if len(others) else (first + 1) % len(labels)
-    return first, second
+# --------------------------------------------------------------------------- step: accuracy
+
+
+def _pick_accuracy_source(model, kind, classifier):
+    """``(head model, label)``: a given probe, else a classifier's own head, else no head
+    (``None``: the seeded linear probe on frozen codes gives the accuracies)."""
+    if classifier is not None:
+        return classifier, f"frozen-encoder {_head_kind(classifier.head)} probe"
+    if kind == "classifier":
+        return model, "classifier head"
+    return None, "linear probe on frozen codes"
 
 
 def _head_kind(head) -> str:
@@ -164,21 +191,194 @@ def _head_logits(head_model, model, codes, images, batch_size):
     return metrics.predict_in_batches(head_model, images, batch_size=batch_size)
 
 
-def _flip_tta_accuracy(head_model, model, codes, images, labels, batch_size):
-    """Accuracy of the logits averaged over each image and its left-right mirror."""
-    mirrored = np.ascontiguousarray(images[:, :, ::-1])
-    mirrored_codes = metrics.encode(model, mirrored, batch_size=batch_size)
-    logits = (_head_logits(head_model, model, codes, images, batch_size)
-              + _head_logits(head_model, model, mirrored_codes, mirrored, batch_size))
-    return _finite(metrics.accuracy(labels, logits), "flip-TTA accuracy")
+def _predict_classes(encoded, probe, head_model, model, splits, batch_size) -> dict:
+    """Class ids of every non-empty split: ``head_model``'s when there is one, else the probe's."""
+    num_classes = len(splits.class_names)
+
+    def predict(name):
+        if head_model is None:
+            return probe.predict(encoded.codes[name])
+        logits = _head_logits(head_model, model, encoded.codes[name], encoded.images[name],
+                              batch_size)
+        if logits.ndim != 2 or logits.shape[1] != num_classes:
+            raise ValueError(
+                f"the classifier outputs shape {logits.shape[1:]} but {splits.name} has "
+                f"{num_classes} classes; evaluate it on the dataset it was trained on."
+            )
+        return metrics.to_class_ids(logits)
+
+    return {name: predict(name) for name in SPLITS if encoded.codes[name] is not None}
+
+
+def _split_accuracies(encoded, predictions) -> dict:
+    """Accuracy per split (None for an empty one)."""
+    return {
+        name: (_finite(metrics.accuracy(encoded.labels[name], predictions[name]),
+                       f"{name} accuracy") if name in predictions else None)
+        for name in SPLITS
+    }
+
+
+def _flip_tta_accuracies(head_model, model, encoded, batch_size) -> dict:
+    """Val and test accuracy of the logits averaged over each image and its left-right mirror
+    (train: None; the head was fitted on it)."""
+    def accuracy(name):
+        images, labels, codes = (encoded.images[name], encoded.labels[name],
+                                 encoded.codes[name])
+        mirrored = np.ascontiguousarray(images[:, :, ::-1])
+        mirrored_codes = metrics.encode(model, mirrored, batch_size=batch_size)
+        logits = (_head_logits(head_model, model, codes, images, batch_size)
+                  + _head_logits(head_model, model, mirrored_codes, mirrored, batch_size))
+        return _finite(metrics.accuracy(labels, logits), "flip-TTA accuracy")
+
+    return {name: accuracy(name) if encoded.codes[name] is not None and name != "train"
+            else None for name in SPLITS}
+
+
+def _class_scores(labels, predictions, class_names) -> dict:
+    """Per-class accuracy and the confusion matrix of the test predictions."""
+    per_class = metrics.per_class_accuracy(labels, predictions, len(class_names))
+    confusion = metrics.confusion_matrix(labels, predictions, len(class_names))
+    return {
+        "per_class_accuracy": {name: (None if np.isnan(value) else float(value))
+                               for name, value in zip(class_names, per_class)},
+        "confusion_matrix": confusion.astype(int).tolist(),
+    }
+
+
+# --------------------------------------------------------------------------- step: codes
+
+
+def _code_scores(encoded, probe, knn_k, seed) -> dict:
+    """How well the test codes alone separate the classes: k-NN, linear probe, silhouette."""
+    train_z, train_y = encoded.codes["train"], encoded.labels["train"]
+    test_z, test_y = encoded.codes["test"], encoded.labels["test"]
+    return {
+        "knn_k": int(knn_k),
+        "knn_accuracy": _finite(
+            metrics.knn_accuracy(train_z, train_y, test_z, test_y, k=knn_k), "k-NN accuracy"),
+        "linear_probe_accuracy": _finite(np.mean(probe.predict(test_z) == test_y),
+                                         "linear-probe accuracy"),
+        "silhouette": _silhouette_or_none(test_z, test_y, seed),
+    }
+
+
+def _silhouette_or_none(codes, labels, seed):
+    """None when the test split is too small or has one class (silhouette is undefined)."""
+    distinct = len(np.unique(labels))
+    if not 2 <= distinct < len(labels):
+        return None
+    return _finite(metrics.silhouette(codes, labels, seed=seed), "silhouette")
+
+
+# --------------------------------------------------------------------------- step: reconstruction
+
+
+def _decoder(model):
+    """The decoder whose reconstructions are scored: any model with an encoder and a decoder."""
+    if getattr(model, "encoder", None) is None:
+        return None
+    return getattr(model, "decoder", None)
+
+
+def _reconstruction_maes(decoder, encoded, batch_size) -> dict:
+    """Reconstruction MAE per split (None for an empty one)."""
+    return {
+        name: (_finite(_reconstruction_mae(decoder, encoded.images[name], encoded.codes[name],
+                                           batch_size), f"{name} MAE")
+               if encoded.codes[name] is not None else None)
+        for name in SPLITS
+    }
+
+
+def _reconstruction_mae(decoder, images, codes, batch_size, chunk=4096):
+    """MAE over a whole split, decoded a chunk at a time so no float copy of it is kept."""
+    total = 0.0
+    for start in range(0, len(images), chunk):
+        decoded = metrics.predict_in_batches(decoder, codes[start:start + chunk], batch_size)
+        original = metrics.to_unit_float(images[start:start + chunk])
+        if decoded.shape != original.shape:
+            raise ValueError(
+                f"the decoder outputs {decoded.shape[1:]} but the images are "
+                f"{original.shape[1:]}; the decoder does not mirror this dataset."
+            )
+        total += float(np.abs(original - decoded).sum())
+    return total / float(np.prod(images.shape))
+
+
+# --------------------------------------------------------------------------- step: figures
+
+
+def _write_decoder_figures(model, encoded, output_dir, *, num_images, seed, batch_size) -> dict:
+    """Reconstructions of a seeded sample of test images and one decoded interpolation."""
+    rng = np.random.default_rng(seed)
+    test_images, test_codes = encoded.images["test"], encoded.codes["test"]
+    chosen = np.sort(rng.choice(len(test_images), min(num_images, len(test_images)), False))
+    decoded = metrics.predict_in_batches(model.decoder, test_codes[chosen], batch_size)
+    plots.plot_reconstructions(test_images[chosen], decoded, n=len(chosen), seed=seed,
+                               path=output_dir / "reconstructions.png")
+    first, second = _interpolation_pair(encoded.labels["test"], rng)
+    strip = plots.interpolate(model, test_images[first], test_images[second], steps=10)
+    plots.plot_interpolation(strip, path=output_dir / "interpolation.png")
+    return {"reconstructions": "reconstructions.png", "interpolation": "interpolation.png"}
+
+
+def _interpolation_pair(labels, rng):
+    first = int(rng.integers(len(labels)))
+    others = np.flatnonzero(labels != labels[first])
+    second = int(rng.choice(others)) if len(others) else (first + 1) % len(labels)
+    return first, second
+
+
+def _write_tsne(encoded, class_names, output_dir, *, sample, seed) -> dict:
+    """t-SNE of a seeded test sample: coordinates kept in ``latent_tsne.npz`` (so
+    ``compare_runs`` never re-runs t-SNE) and drawn in ``tsne.png``."""
+    embeddings = metrics.tsne_embeddings(encoded.images["test"], encoded.codes["test"],
+                                         encoded.labels["test"], sample=sample, seed=seed)
+    save_npz_atomic(output_dir / "latent_tsne.npz", latent_2d=embeddings.latent_2d,
+                    image_2d=embeddings.image_2d, labels=embeddings.labels,
+                    indices=embeddings.indices)
+    plots.plot_tsne(None, None, None, class_names, embeddings=embeddings,
+                    path=output_dir / "tsne.png")
+    return {"tsne": "tsne.png"}
+
+
+def _write_figures(model, encoded, result, curves, output_dir, *, tsne_sample, num_images, seed,
+                   batch_size, say) -> dict:
+    """Every figure of the report, ``{name: file name}`` in the order the report shows them.
+
+    Ten parameters: the figures need the model, its codes, the scores and the curves, and each
+    knob (sample sizes, seed, batch size) is ``evaluate_model``'s, passed on unchanged.
+    """
+    files = {}
+    if _decoder(model) is not None:
+        files.update(_write_decoder_figures(model, encoded, output_dir, num_images=num_images,
+                                            seed=seed, batch_size=batch_size))
+    sample = min(int(tsne_sample), len(encoded.labels["test"]))
+    say(f"t-SNE on {sample} points (pixel space, then latent space) ...")
+    files.update(_write_tsne(encoded, result["class_names"], output_dir, sample=sample,
+                             seed=seed))
+    plots.plot_confusion_matrix(result["confusion_matrix"], result["class_names"],
+                                path=output_dir / "confusion_matrix.png")
+    files["confusion_matrix"] = "confusion_matrix.png"
+    if curves:  # a run resumed after its last epoch trained none in this process
+        plots.plot_history(curves, path=output_dir / "history.png")
+        files["history"] = "history.png"
+    return files
+
+
+# --------------------------------------------------------------------------- step: report
 
 
 def _format(value):
     return "—" if value is None else f"{value:.4f}"
 
 
-def _markdown(result):
-    accuracy, mae = result["accuracy"], result.get("mae")
+def _split_row(label, values):
+    return f"| {label} | " + " | ".join(_format(values[name]) for name in SPLITS) + " |"
+
+
+def _metrics_section(result):
     counts = result["num_examples"]
     lines = [
         f"# Evaluation: {result['method']} on {result['dataset']}",
@@ -191,15 +391,14 @@ def _markdown(result):
         "",
         "| metric | train | val | test |",
         "| --- | --- | --- | --- |",
-        f"| accuracy ({result['accuracy_source']}) | "
-        + " | ".join(_format(accuracy[s]) for s in SPLITS) + " |",
+        _split_row(f"accuracy ({result['accuracy_source']})", result["accuracy"]),
     ]
     if result.get("accuracy_flip_tta") is not None:
-        lines.append(f"| accuracy with flip test-time augmentation ({result['accuracy_source']}) | "
-                     + " | ".join(_format(result["accuracy_flip_tta"][s]) for s in SPLITS) + " |")
-    if mae is not None:
-        lines.append("| reconstruction MAE | " + " | ".join(_format(mae[s]) for s in SPLITS) + " |")
-    lines += [
+        lines.append(_split_row("accuracy with flip test-time augmentation "
+                                f"({result['accuracy_source']})", result["accuracy_flip_tta"]))
+    if result.get("mae") is not None:
+        lines.append(_split_row("reconstruction MAE", result["mae"]))
+    return lines + [
         "",
         "| latent-code metric (test split) | value |",
         "| --- | --- |",
@@ -213,35 +412,76 @@ def _markdown(result):
         "",
         "| class | accuracy |",
         "| --- | --- |",
-    ]
-    lines += [f"| {name} | {_format(value)} |" for name, value in
-              result["per_class_accuracy"].items()]
-    run = result.get("run")
-    if run:
-        versions = ", ".join(f"{name} {value}" for name, value in run["versions"].items() if value)
-        phases = ", ".join(f"{name} {seconds:.0f} s" for name, seconds in run["phases_s"].items())
-        lines += ["", "## Run", "",
-                  f"- command: `{run['command']}`",
-                  f"- device: {run['device']} ({run['cpu_cores']} cores, load average "
-                  f"{run['load_average_1m']} at the end); precision: {run['precision']}",
-                  f"- seed: {run['seed']}; commit: {run['git_commit'] or 'not a git checkout'}",
-                  f"- versions: {versions}",
-                  f"- wall-clock: {phases}"]
-    lines += ["", "## Plots", ""]
-    for name, filename in result["plots"].items():
+    ] + [f"| {name} | {_format(value)} |" for name, value in
+         result["per_class_accuracy"].items()]
+
+
+def _run_section(run):
+    if not run:
+        return []
+    versions = ", ".join(f"{name} {value}" for name, value in run["versions"].items() if value)
+    phases = ", ".join(f"{name} {seconds:.0f} s" for name, seconds in run["phases_s"].items())
+    return ["", "## Run", "",
+            f"- command: `{run['command']}`",
+            f"- device: {run['device']} ({run['cpu_cores']} cores, load average "
+            f"{run['load_average_1m']} at the end); precision: {run['precision']}",
+            f"- seed: {run['seed']}; commit: {run['git_commit'] or 'not a git checkout'}",
+            f"- versions: {versions}",
+            f"- wall-clock: {phases}"]
+
+
+def _plots_section(plot_files):
+    lines = ["", "## Plots", ""]
+    for name, filename in plot_files.items():
         title = plots.TITLES[name]
         lines += [f"### {title}", "", f"![{title}]({filename})", "",
                   f"*{plots.CAPTIONS[name]}*", ""]
-    return "\n".join(lines)
+    return lines
 
 
-# --------------------------------------------------------------------------- the report
+def _markdown(result):
+    return "\n".join(_metrics_section(result) + _run_section(result.get("run"))
+                     + _plots_section(result["plots"]))
+
+
+def _run_record(metadata, evaluation_seconds) -> dict:
+    """The run's metadata with this evaluation's wall-clock time added to its phases."""
+    return {**metadata, "phases_s": {**metadata.get("phases_s", {}),
+                                     "evaluation": round(evaluation_seconds, 1)}}
+
+
+def _write_report(result, output_dir) -> None:
+    """``metrics.json`` (every number, what ``compare_runs`` reads) and ``report.md``."""
+    write_text_atomic(output_dir / "metrics.json",
+                      json.dumps(result, indent=2, allow_nan=False) + "\n")
+    write_text_atomic(output_dir / "report.md", _markdown(result))
+
+
+# --------------------------------------------------------------------------- the pipeline
+
+
+class _Progress:
+    """Prints a timed line before each slow step when ``verbose``; also the evaluation's clock."""
+
+    def __init__(self, verbose):
+        self.verbose, self.started = verbose, time.perf_counter()
+
+    def elapsed(self) -> float:
+        return time.perf_counter() - self.started
+
+    def __call__(self, message):
+        if self.verbose:
+            print(f"[{self.elapsed():6.1f} s] {message}", flush=True)
 
 
 def evaluate_model(model, splits, output_dir, *, method=None, batch_size=256, tsne_sample=2000,
                    seed=0, probe_epochs=200, knn_k=20, history=None, num_images=8,
                    classifier=None, flip_tta=False, metadata=None, verbose=True) -> dict:
     """Score ``model`` on every split of ``splits`` and write the report into ``output_dir``.
+
+    The steps: encode the splits, score the accuracy (a head or the linear probe), score the
+    codes, the reconstruction error, the figures, the files. Fifteen parameters because this is
+    the one call recipes make; each knob belongs to one step and has a working default.
 
     Args:
         model: an Autoencoder, Classifier, SimCLR model or plain encoder (see ``model_kind``).
@@ -273,150 +513,36 @@ def evaluate_model(model, splits, output_dir, *, method=None, batch_size=256, ts
         ValueError: data that does not fit the model, an encoder whose output is not
             ``(batch, latent_dim)``, a classifier head of the wrong width, non-finite outputs.
     """
-    started = time.perf_counter()
-
-    def say(message):
-        if verbose:
-            print(f"[{time.perf_counter() - started:6.1f} s] {message}", flush=True)
-
+    say = _Progress(verbose)
     kind = model_kind(model)
-    # Before the work: a history file that cannot be plotted fails now, naming it.
-    curves = plots.history_curves(history) if history is not None else {}
-    arrays = _split_arrays(splits)
-    image_shape = arrays["train"][0].shape[1:]
-    check_input_shape(model, image_shape)
-    class_names = [str(name) for name in splits.class_names]
-    num_classes = len(class_names)
+    curves, arrays = _checked_inputs(model, splits, history)
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
-    rng = np.random.default_rng(seed)
 
     say(f"Encoding {sum(len(y) for _, y in arrays.values())} images ({kind}) ...")
-    codes = {}
-    for name, (images, _) in arrays.items():
-        if len(images) == 0:
-            codes[name] = None
-            continue
-        codes[name] = metrics.encode(model, images, batch_size=batch_size)
-        if codes[name].ndim != 2:
-            raise ValueError(
-                f"the encoder outputs shape {codes[name].shape[1:]} per image; latent codes "
-                "must be vectors (batch, latent_dim). Pass an encoder ending in a Dense layer."
-            )
-        if not np.all(np.isfinite(codes[name])):
-            raise ValueError(f"the {name} latent codes contain NaN or inf: the model diverged.")
-    train_z, train_y = codes["train"], arrays["train"][1]
-    test_z, test_y = codes["test"], arrays["test"][1]
-
-    # -- accuracy: the model's own head, or a linear probe on frozen codes
-    say(f"Fitting a linear probe on {len(train_y)} codes of dimension {train_z.shape[1]} ...")
+    encoded = _encode_splits(model, arrays, batch_size)
+    train_z, train_y = encoded.codes["train"], encoded.labels["train"]
+    say(f"Fitting a linear probe on {len(train_y)} codes of dimension {encoded.latent_dim} ...")
     probe = metrics.fit_linear_probe(train_z, train_y, seed=seed, max_iter=probe_epochs)
-    head_model = classifier if classifier is not None else (model if kind == "classifier" else None)
-    if head_model is not None:
-        accuracy_source = ("classifier head" if classifier is None
-                           else f"frozen-encoder {_head_kind(classifier.head)} probe")
-
-        def predict(name):
-            logits = _head_logits(head_model, model, codes[name], arrays[name][0], batch_size)
-            if logits.ndim != 2 or logits.shape[1] != num_classes:
-                raise ValueError(
-                    f"the classifier outputs shape {logits.shape[1:]} but {splits.name} has "
-                    f"{num_classes} classes; evaluate it on the dataset it was trained on."
-                )
-            return metrics.to_class_ids(logits)
-    else:
-        accuracy_source = "linear probe on frozen codes"
-
-        def predict(name):
-            return probe.predict(codes[name])
-
-    predictions = {name: predict(name) for name in SPLITS if codes[name] is not None}
-    accuracy = {
-        name: (_finite(metrics.accuracy(arrays[name][1], predictions[name]), f"{name} accuracy")
-               if name in predictions else None)
-        for name in SPLITS
-    }
-    tta_accuracy = None
+    head_model, source = _pick_accuracy_source(model, kind, classifier)
+    predictions = _predict_classes(encoded, probe, head_model, model, splits, batch_size)
+    result = {"kind": kind, "method": method or kind, **_data_facts(splits, encoded, seed),
+              "accuracy_source": source, "accuracy": _split_accuracies(encoded, predictions)}
     if flip_tta and head_model is not None:
         say("Flip test-time augmentation on the val and test splits ...")
-        tta_accuracy = {name: _flip_tta_accuracy(head_model, model, codes[name], *arrays[name],
-                                                 batch_size)
-                        if codes[name] is not None and name != "train" else None
-                        for name in SPLITS}
-    confusion = metrics.confusion_matrix(test_y, predictions["test"], num_classes)
-    per_class = metrics.per_class_accuracy(test_y, predictions["test"], num_classes)
-
-    # -- separability of the codes themselves
-    say(f"k-NN (k={knn_k}) and silhouette on {len(test_y)} test codes ...")
-    result = {
-        "kind": kind,
-        "method": method or kind,
-        "dataset": str(splits.name),
-        "class_names": class_names,
-        "num_examples": {name: int(len(arrays[name][1])) for name in SPLITS},
-        "latent_dim": int(train_z.shape[1]),
-        "seed": int(seed),
-        "accuracy_source": accuracy_source,
-        "accuracy": accuracy,
-        **({"accuracy_flip_tta": tta_accuracy} if tta_accuracy is not None else {}),
-        "knn_k": int(knn_k),
-        "knn_accuracy": _finite(
-            metrics.knn_accuracy(train_z, train_y, test_z, test_y, k=knn_k), "k-NN accuracy"),
-        "linear_probe_accuracy": _finite(np.mean(probe.predict(test_z) == test_y),
-                                         "linear-probe accuracy"),
-        "silhouette": _silhouette_or_none(test_z, test_y, seed),
-        "per_class_accuracy": {
-            name: (None if np.isnan(value) else float(value))
-            for name, value in zip(class_names, per_class)
-        },
-        "confusion_matrix": confusion.astype(int).tolist(),
-    }
-    plot_files = {}
-
-    # -- reconstructions (any model with a decoder)
-    decoder = getattr(model, "decoder", None)
-    if decoder is not None and getattr(model, "encoder", None) is not None:
+        result["accuracy_flip_tta"] = _flip_tta_accuracies(head_model, model, encoded, batch_size)
+    say(f"k-NN (k={knn_k}) and silhouette on {len(encoded.labels['test'])} test codes ...")
+    result.update(_code_scores(encoded, probe, knn_k, seed))
+    result.update(_class_scores(encoded.labels["test"], predictions["test"], result["class_names"]))
+    if _decoder(model) is not None:
         say("Decoding every split for the reconstruction error ...")
-        result["mae"] = {
-            name: (_finite(_reconstruction_mae(decoder, arrays[name][0], codes[name], batch_size),
-                           f"{name} MAE") if codes[name] is not None else None)
-            for name in SPLITS
-        }
-        test_images = arrays["test"][0]
-        chosen = np.sort(rng.choice(len(test_images), min(num_images, len(test_images)), False))
-        decoded = metrics.predict_in_batches(decoder, test_z[chosen], batch_size)
-        plots.plot_reconstructions(test_images[chosen], decoded, n=len(chosen), seed=seed,
-                                   path=output_dir / "reconstructions.png")
-        plot_files["reconstructions"] = "reconstructions.png"
-        first, second = _interpolation_pair(test_y, rng)
-        strip = plots.interpolate(model, test_images[first], test_images[second], steps=10)
-        plots.plot_interpolation(strip, path=output_dir / "interpolation.png")
-        plot_files["interpolation"] = "interpolation.png"
-
-    # -- t-SNE (kept as coordinates for compare_runs)
-    sample = min(int(tsne_sample), len(test_y))
-    say(f"t-SNE on {sample} points (pixel space, then latent space) ...")
-    embeddings = plots.tsne_embeddings(arrays["test"][0], test_z, test_y, sample=sample, seed=seed)
-    _save_npz_atomic(output_dir / "latent_tsne.npz", latent_2d=embeddings.latent_2d,
-                     image_2d=embeddings.image_2d, labels=embeddings.labels,
-                     indices=embeddings.indices)
+        result["mae"] = _reconstruction_maes(model.decoder, encoded, batch_size)
     result["latent_tsne"] = "latent_tsne.npz"
-    plots.plot_tsne(None, None, None, class_names, embeddings=embeddings,
-                    path=output_dir / "tsne.png")
-    plot_files["tsne"] = "tsne.png"
-
-    plots.plot_confusion_matrix(confusion, class_names, path=output_dir / "confusion_matrix.png")
-    plot_files["confusion_matrix"] = "confusion_matrix.png"
-    if curves:  # a run resumed after its last epoch trained none in this process
-        plots.plot_history(curves, path=output_dir / "history.png")
-        plot_files["history"] = "history.png"
-    result["plots"] = plot_files
+    result["plots"] = _write_figures(model, encoded, result, curves, output_dir, seed=seed,
+                                     tsne_sample=tsne_sample, num_images=num_images,
+                                     batch_size=batch_size, say=say)
     if metadata is not None:
-        result["run"] = {**metadata, "phases_s": {
-            **metadata.get("phases_s", {}), "evaluation": round(time.perf_counter() - started, 1)}}
-
-    write_text_atomic(output_dir / "metrics.json",
-                      json.dumps(result, indent=2, allow_nan=False) + "\n")
-    write_text_atomic(output_dir / "report.md", _markdown(result))
+        result["run"] = _run_record(metadata, say.elapsed())
+    _write_report(result, output_dir)
     say(f"Report written to {output_dir / 'report.md'}")
     return result

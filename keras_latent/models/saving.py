@@ -4,15 +4,20 @@
 which file is wrong and what to do about it.
 """
 
-import contextlib
-import json
-import os
-import shutil
-import tempfile
 import zipfile
 from pathlib import Path
 
 import keras
+
+# The atomic-write helpers live in keras_latent.io; imported here for the callers that
+# always found them in this module.
+from keras_latent.io import (  # noqa: F401
+    LEFTOVER_PATTERNS,
+    atomic_path,
+    copy_atomic,
+    remove_leftovers,
+    write_json_atomic,
+)
 
 
 class ModelFileError(ValueError):
@@ -94,55 +99,6 @@ def _as_float32(config):
     return config
 
 
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-@contextlib.contextmanager
-def atomic_path(path, *, suffix=".tmp"):
-    """A temporary path beside ``path`` to write to; renamed onto ``path`` when the block ends.
-
-    A kill or a full disk while writing leaves the previous ``path`` whole (and at worst a
-    ``.<name>.*<suffix>`` leftover that ``remove_leftovers`` deletes); an exception removes the
-    temporary file. The file gets the mode any other new file would (``0666 & ~umask``, so
-    ``0644`` under the usual umask 022), not ``mkstemp``'s private ``0600``.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, temporary = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=suffix, dir=path.parent)
-    os.close(fd)
-    try:
-        os.chmod(temporary, 0o666 & ~_umask())
-        yield temporary
-        os.replace(temporary, path)
-    except BaseException:
-        if os.path.exists(temporary):
-            os.remove(temporary)
-        raise
-
-
-#: What a killed ``atomic_path`` writer leaves behind (``.partial.keras``: older checkpoints).
-LEFTOVER_PATTERNS = (".*.tmp.*", ".*.partial.keras")
-
-
-def remove_leftovers(folder) -> list:
-    """Delete temporary files a killed save left in ``folder`` (not in its subfolders).
-
-    Called when a run starts, so it assumes no other process writes to the same folder.
-    Returns the paths removed.
-    """
-    folder = Path(folder)
-    if not folder.is_dir():
-        return []
-    removed = [path for pattern in LEFTOVER_PATTERNS for path in folder.glob(pattern)
-               if path.is_file()]
-    for path in removed:
-        path.unlink(missing_ok=True)
-    return removed
-
-
 def save_model_atomic(model, path):
     """Save to a temp file in the same folder, then `os.replace`: a crash never leaves a half file.
 
@@ -171,21 +127,3 @@ def build_optimizer(model) -> None:
     optimizer = getattr(model, "optimizer", None)
     if getattr(model, "built", False) and optimizer is not None and not optimizer.built:
         optimizer.build(model.trainable_variables)
-
-
-def write_json_atomic(path, obj) -> Path:
-    """``obj`` as indented JSON, written through ``atomic_path``: readers never see half a file."""
-    path = Path(path)
-    with atomic_path(path, suffix=".tmp.json") as temporary:
-        with open(temporary, "w") as handle:
-            json.dump(obj, handle, indent=2, sort_keys=True)
-            handle.write("\n")
-    return path
-
-
-def copy_atomic(source, destination) -> Path:
-    """``shutil.copyfile`` through ``atomic_path``: ``destination`` is the old or the new file."""
-    destination = Path(destination)
-    with atomic_path(destination, suffix=".tmp.copy") as temporary:
-        shutil.copyfile(source, temporary)
-    return destination

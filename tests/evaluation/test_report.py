@@ -235,3 +235,52 @@ def test_the_commit_is_read_once_so_a_run_reports_the_code_it_started_with(monke
     assert metadata.git_commit() == at_start
     assert metadata.run_metadata()["git_commit"] == at_start
     metadata.git_commit.cache_clear()
+
+
+# --------------------------------------------------------------------------- single steps
+
+
+def _encoded(train, test):
+    """EncodedSplits of hand-made codes: ``{label: codes}`` per split, no images needed."""
+    def split(by_label):
+        codes = np.concatenate(list(by_label.values())).astype("float32")
+        labels = np.concatenate([np.full(len(z), label) for label, z in by_label.items()])
+        return codes, labels
+
+    (train_z, train_y), (test_z, test_y) = split(train), split(test)
+    return report.EncodedSplits(images={"train": None, "val": None, "test": None},
+                                labels={"train": train_y, "val": train_y[:0], "test": test_y},
+                                codes={"train": train_z, "val": None, "test": test_z})
+
+
+def test_code_scores_of_separated_classes():
+    from keras_latent.evaluation import metrics
+
+    rng = np.random.default_rng(0)
+
+    def cluster(centre, n):
+        return centre + 0.05 * rng.normal(size=(n, 3))
+
+    a, b = np.array([1.0, 0.0, 0.0]), np.array([0.0, 1.0, 0.0])
+    encoded = _encoded({0: cluster(a, 30), 1: cluster(b, 30)}, {0: cluster(a, 10), 1: cluster(b, 10)})
+    probe = metrics.fit_linear_probe(encoded.codes["train"], encoded.labels["train"], seed=0)
+    scores = report._code_scores(encoded, probe, knn_k=5, seed=0)
+    assert list(scores) == ["knn_k", "knn_accuracy", "linear_probe_accuracy", "silhouette"]
+    assert scores["knn_k"] == 5 and scores["knn_accuracy"] == scores["linear_probe_accuracy"] == 1.0
+    assert scores["silhouette"] > 0.8
+    one_class = _encoded({0: cluster(a, 30), 1: cluster(b, 30)}, {0: cluster(a, 10)})
+    assert report._code_scores(one_class, probe, knn_k=5, seed=0)["silhouette"] is None
+
+
+def test_accuracy_source_split_accuracies_and_class_scores():
+    model = object()
+    assert report._pick_accuracy_source(model, "autoencoder", None) == (
+        None, "linear probe on frozen codes")
+    assert report._pick_accuracy_source(model, "classifier", None) == (model, "classifier head")
+
+    encoded = _encoded({0: np.zeros((2, 2)), 1: np.ones((2, 2))}, {0: np.zeros((2, 2)), 1: np.ones((2, 2))})
+    predictions = {"train": np.array([0, 0, 1, 1]), "test": np.array([0, 1, 1, 1])}
+    assert report._split_accuracies(encoded, predictions) == {"train": 1.0, "val": None, "test": 0.75}
+    scores = report._class_scores(encoded.labels["test"], predictions["test"], ["zero", "one", "two"])
+    assert scores == {"per_class_accuracy": {"zero": 0.5, "one": 1.0, "two": None},
+                      "confusion_matrix": [[1, 1, 0], [0, 2, 0], [0, 0, 0]]}

@@ -1,0 +1,112 @@
+"""Atomic file writes: a reader, a kill or a full disk never leaves half a file.
+
+Every file the project writes (models, checkpoints, JSON state, figures, reports, the dataset
+cache) goes to a temporary file in the destination's folder and is renamed onto it with
+``os.replace``, which is atomic within one file system: the destination is always the old file
+or the new one. This module is that pattern's one home.
+
+Standard library only (NumPy is imported by the one function that needs it), so importing it
+never loads TensorFlow.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+__all__ = [
+    "LEFTOVER_PATTERNS",
+    "atomic_path",
+    "copy_atomic",
+    "remove_leftovers",
+    "save_npz_atomic",
+    "write_json_atomic",
+    "write_text_atomic",
+]
+
+#: What a killed ``atomic_path`` writer can leave behind when its suffix holds ``.tmp.`` (as
+#: every model, checkpoint and JSON-state writer's does); ``.partial.keras``: older checkpoints.
+LEFTOVER_PATTERNS = (".*.tmp.*", ".*.partial.keras")
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+@contextlib.contextmanager
+def atomic_path(path, suffix=""):
+    """Yield a temporary path beside ``path`` to write to; renamed onto ``path`` on success.
+
+    ``suffix`` ends the temporary name, for writers that add or check an extension (``np.savez``
+    appends ``.npz``, Keras wants ``.keras`` or ``.weights.h5``). An exception inside the block
+    removes the temporary file and leaves ``path`` as it was. The new file gets the mode any
+    other new file would (``0666 & ~umask``: ``0644`` under the usual umask 022), not
+    ``mkstemp``'s private ``0600``. Missing parent folders are created.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
+    os.close(handle)
+    try:
+        yield temporary
+        os.chmod(temporary, 0o666 & ~_umask())
+        os.replace(temporary, path)
+    finally:
+        if os.path.exists(temporary):
+            os.remove(temporary)
+
+
+def write_text_atomic(path, text: str) -> Path:
+    """``text`` as UTF-8 through ``atomic_path``."""
+    with atomic_path(path) as temporary:
+        Path(temporary).write_text(text, encoding="utf-8")
+    return Path(path)
+
+
+def write_json_atomic(path, obj) -> Path:
+    """``obj`` as indented, key-sorted JSON with a final newline, through ``atomic_path``.
+
+    Its temporary name holds ``.tmp.``, so ``remove_leftovers`` clears what a kill left.
+    """
+    with atomic_path(path, suffix=".tmp.json") as temporary:
+        Path(temporary).write_text(json.dumps(obj, indent=2, sort_keys=True) + "\n",
+                                   encoding="utf-8")
+    return Path(path)
+
+
+def save_npz_atomic(path, **arrays) -> Path:
+    """``np.savez(path, **arrays)`` through ``atomic_path``."""
+    import numpy as np
+
+    with atomic_path(path, suffix=".npz") as temporary:
+        np.savez(temporary, **arrays)
+    return Path(path)
+
+
+def copy_atomic(source, destination) -> Path:
+    """``shutil.copyfile`` through ``atomic_path``: ``destination`` is the old or the new file."""
+    with atomic_path(destination, suffix=".tmp.copy") as temporary:
+        shutil.copyfile(source, temporary)
+    return Path(destination)
+
+
+def remove_leftovers(folder) -> list:
+    """Delete temporary files a killed save left in ``folder`` (not in its subfolders).
+
+    Called when a run starts, so it assumes no other process writes to the same folder.
+    Returns the paths removed.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    removed = [path for pattern in LEFTOVER_PATTERNS for path in folder.glob(pattern)
+               if path.is_file()]
+    for path in removed:
+        path.unlink(missing_ok=True)
+    return removed
