@@ -215,9 +215,26 @@ def discard_if_worker(output_dir) -> bool:
     return True
 
 
+def probe_config(settings: dict):
+    """The frozen-encoder probe's schedule (``PROBE_CONFIG``) at the learning rate that a
+    method's settings give it."""
+    from keras_latent.paradigms import PROBE_CONFIG
+
+    return PROBE_CONFIG.replace(learning_rate=settings["probe_learning_rate"])
+
+
 def tsne_sample(args) -> int:
     """How many test images the t-SNE maps show: a small sample for a --quick run."""
     return 300 if args.quick else 2000
+
+
+def run_experiment(args, experiment, setup_options=None, **kwargs) -> dict:
+    """A method recipe's steps after its flags: ``setup`` (with ``setup_options``), the
+    experiment on the run's data, config and t-SNE sample (with ``kwargs``), ``finish``."""
+    splits, config, output_dir = setup(args, **(setup_options or {}))
+    metrics = experiment(splits, output_dir, config=config, tsne=tsne_sample(args), **kwargs)
+    finish(output_dir, metrics)
+    return metrics
 
 
 def finish(output_dir, metrics: dict) -> None:

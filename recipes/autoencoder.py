@@ -9,7 +9,7 @@ with theirs.
     python recipes/autoencoder.py [--dataset mnist|cifar10|fashion_mnist] [--epochs N] [--quick]
 """
 
-from _plumbing import chosen_dataset, finish, method_parser, run_recipe, setup, tsne_sample
+from _plumbing import chosen_dataset, method_parser, probe_config, run_experiment, run_recipe
 
 # The classifier fitted on the frozen encoder: one hidden layer of 512. On MNIST it beat a
 # linear head on validation (autoencoder codes 98.6 % vs 92.9 %, SimCLR codes 99.1 % vs 98.4 %);
@@ -56,19 +56,13 @@ def main(argv=None, dataset=None, *, doc=__doc__, script=None):
     dataset = chosen_dataset(argv, dataset)
     args = method_parser(doc, "autoencoder", dataset, SETTINGS[dataset], script).parse_args(argv)
     settings = SETTINGS[args.dataset]
-    from keras_latent import experiment, paradigms  # TensorFlow loads here, after the flags
+    from keras_latent import experiment  # TensorFlow loads here, after the flags
 
-    splits, config, output_dir = setup(args)
-    metrics = experiment.autoencoder_experiment(
-        splits, output_dir, architecture=settings["architecture"],
-        latent_dim=settings["latent_dim"], config=config, loss=settings["loss"],
-        probe=settings["probe"],
-        probe_config=paradigms.PROBE_CONFIG.replace(
-            learning_rate=settings["probe_learning_rate"]),
-        tsne=tsne_sample(args),
+    return run_experiment(
+        args, experiment.autoencoder_experiment, architecture=settings["architecture"],
+        latent_dim=settings["latent_dim"], loss=settings["loss"], probe=settings["probe"],
+        probe_config=probe_config(settings),
     )
-    finish(output_dir, metrics)
-    return metrics
 
 
 if __name__ == "__main__":

@@ -9,7 +9,7 @@ folder. SETTINGS below holds each dataset's defaults; `mnist_classifier.py` and
     python recipes/classifier.py [--dataset mnist|cifar10|fashion_mnist] [--epochs N] [--quick]
 """
 
-from _plumbing import chosen_dataset, finish, method_parser, run_recipe, setup, tsne_sample
+from _plumbing import chosen_dataset, method_parser, run_experiment, run_recipe
 
 # Hyperparameters by dataset (edit freely); validation-split results in docs/RESULTS.md.
 # "base_config" names the paradigms config that supplies what the flags do not set (None:
@@ -59,14 +59,11 @@ def main(argv=None, dataset=None, *, doc=__doc__, script=None):
     from keras_latent import experiment, paradigms  # TensorFlow loads here, after the flags
 
     base = settings["base_config"] and getattr(paradigms, settings["base_config"])
-    splits, config, output_dir = setup(args, base=base)
-    metrics = experiment.classifier_experiment(
-        splits, output_dir, architecture=settings["architecture"],
-        latent_dim=settings["latent_dim"], config=config, head_kwargs=settings["head_kwargs"],
-        augment=settings["augment"], tsne=tsne_sample(args),
+    return run_experiment(
+        args, experiment.classifier_experiment, {"base": base},
+        architecture=settings["architecture"], latent_dim=settings["latent_dim"],
+        head_kwargs=settings["head_kwargs"], augment=settings["augment"],
     )
-    finish(output_dir, metrics)
-    return metrics
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ import simclr
 from _plumbing import (
     DATASETS,
     discard_if_worker,
+    probe_config,
     recipe_parser,
     run_recipe,
     setup,
@@ -66,7 +67,7 @@ def main(argv=None):
 def _random_baseline(dataset, passthrough, output):
     """The probe on an untrained encoder of the autoencoder's architecture, with the
     autoencoder's batch size and probe; returns the run folder."""
-    from keras_latent import experiment, paradigms
+    from keras_latent import experiment
 
     print(f"\n=== {dataset}: random encoder baseline ===")
     settings = autoencoder.SETTINGS[dataset]
@@ -78,8 +79,7 @@ def _random_baseline(dataset, passthrough, output):
     experiment.random_baseline_experiment(
         splits, output_dir, architecture=settings["architecture"],
         latent_dim=settings["latent_dim"], config=config, probe=settings["probe"],
-        probe_config=paradigms.PROBE_CONFIG.replace(
-            learning_rate=settings["probe_learning_rate"]),
+        probe_config=probe_config(settings),
         tsne=tsne_sample(recipe_args),
     )
     return output_dir

@@ -10,7 +10,7 @@ each dataset's defaults; `mnist_simclr.py` and `cifar_simclr.py` run it with the
     python recipes/simclr.py [--dataset mnist|cifar10|fashion_mnist] [--denoise 1.0] [--quick]
 """
 
-from _plumbing import chosen_dataset, finish, method_parser, run_recipe, setup, tsne_sample
+from _plumbing import chosen_dataset, method_parser, probe_config, run_experiment, run_recipe
 from autoencoder import MLP_PROBE
 
 from keras_latent import flags
@@ -63,20 +63,16 @@ def main(argv=None, dataset=None, *, doc=__doc__, script=None):
                         metavar="WEIGHT",
                         help="weight of the denoising reconstruction loss (0 = plain SimCLR)")
     args = parser.parse_args(argv)
-    from keras_latent import experiment, paradigms  # TensorFlow loads here, after the flags
+    from keras_latent import experiment  # TensorFlow loads here, after the flags
 
-    splits, config, output_dir = setup(args, warmup_epochs=settings["warmup_epochs"])
-    metrics = experiment.simclr_experiment(
-        splits, output_dir, architecture=settings["architecture"],
-        latent_dim=settings["latent_dim"], config=config, temperature=args.temperature,
-        reconstruction_weight=args.denoise, projection_hidden=settings["projection_hidden"],
+    return run_experiment(
+        args, experiment.simclr_experiment, {"warmup_epochs": settings["warmup_epochs"]},
+        architecture=settings["architecture"], latent_dim=settings["latent_dim"],
+        temperature=args.temperature, reconstruction_weight=args.denoise,
+        projection_hidden=settings["projection_hidden"],
         projection_dim=settings["projection_dim"], probe=settings["probe"],
-        probe_config=paradigms.PROBE_CONFIG.replace(
-            learning_rate=settings["probe_learning_rate"]),
-        tsne=tsne_sample(args),
+        probe_config=probe_config(settings),
     )
-    finish(output_dir, metrics)
-    return metrics
 
 
 if __name__ == "__main__":
