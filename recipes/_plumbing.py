@@ -91,7 +91,7 @@ def recipe_parser(doc: str, *, name: str, epochs: int, batch_size: int, learning
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     parser.add_argument("--dataset", choices=DATASETS, default=dataset,
-                        help="the dataset; the defaults shown follow it")
+                        help="the dataset to train on; the defaults shown are for it")
     parser.add_argument("--data-dir", default=None,
                         help="folder with mnist.npz / cifar10.npz (else KERAS_LATENT_DATA_DIR, "
                              "Keras' cache, then TensorFlow Datasets)")

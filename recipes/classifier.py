@@ -28,7 +28,8 @@ SETTINGS = {
         "epochs": 15,
         "batch_size": 128,
         "learning_rate": 2e-3,
-        "augment": {"crop_scale": (0.8, 1.0), "crop_ratio": (0.9, 1.1)},  # small zooms and shifts, no flips
+        # small zooms and shifts, no flips
+        "augment": {"crop_scale": (0.8, 1.0), "crop_ratio": (0.9, 1.1)},
         "base_config": None,
     },
     # airbench94's network (`cifar_fast`: frozen patch-whitening stem, three conv-pool-BN-GELU

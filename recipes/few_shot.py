@@ -5,7 +5,8 @@ Probes the frozen encoders of an autoencoder and a SimCLR run (loaded with --aut
 only N labelled training images drawn with the seed (as evenly over classes as possible), and
 reports their accuracy on the full test set.
 
-    python recipes/few_shot.py [--dataset D] [--num-labels 100 1000] [--autoencoder PATH] [--simclr PATH]
+    python recipes/few_shot.py [--dataset D] [--num-labels 100 1000] [--autoencoder PATH]
+                               [--simclr PATH]
 """
 
 import json
