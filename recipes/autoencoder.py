@@ -54,8 +54,8 @@ SETTINGS["fashion_mnist"] = dict(SETTINGS["mnist"])
 def main(argv=None, dataset=None, *, doc=__doc__, script=None):
     """Train and report on ``dataset`` (or --dataset) with its SETTINGS as the flags' defaults."""
     dataset = chosen_dataset(argv, dataset)
-    args = method_parser(doc, "autoencoder", dataset, SETTINGS[dataset], script).parse_args(argv)
-    settings = SETTINGS[args.dataset]
+    settings = SETTINGS[dataset]
+    args = method_parser(doc, "autoencoder", dataset, settings, script).parse_args(argv)
     from keras_latent import experiment  # TensorFlow loads here, after the flags
 
     return run_experiment(

@@ -58,7 +58,7 @@ def main(argv=None, dataset=None, *, doc=__doc__, script=None):
     settings = SETTINGS[dataset]
     parser = method_parser(doc, "simclr", dataset, settings, script)
     parser.add_argument("--temperature", type=flags.positive_float,
-                        default=settings["temperature"])
+                        default=settings["temperature"], help="NT-Xent temperature")
     parser.add_argument("--denoise", type=flags.non_negative_float, default=0.0,
                         metavar="WEIGHT",
                         help="weight of the denoising reconstruction loss (0 = plain SimCLR)")
