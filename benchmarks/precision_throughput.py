@@ -76,25 +76,27 @@ def parse_args(argv=None):
 
 def build(name):
     """(model, batch -> fit arguments) for one recipe's model under the current policy."""
-    import cifar_autoencoder
-    import cifar_simclr
+    import autoencoder
+    import classifier
+    import simclr
 
     config = paradigms.TrainingConfig()
     if name in ("benchmark", "cifar_autoencoder"):
-        preset = "benchmark" if name == "benchmark" else cifar_autoencoder.ARCHITECTURE
+        preset = ("benchmark" if name == "benchmark"
+                  else autoencoder.SETTINGS["cifar10"]["architecture"])
         model = build_autoencoder((32, 32, 3), 128, **get_preset(preset))
         compile_autoencoder(model, make_optimizer(config, 100))
         return model, lambda x, y: (x, x)
     if name == "cifar_classifier":
-        import cifar_classifier
-
+        settings = classifier.SETTINGS["cifar10"]
         fast = paradigms.FAST_CLASSIFIER_CONFIG
-        model = build_classifier((32, 32, 3), 10, cifar_classifier.LATENT_DIM,
-                                 head_kwargs=cifar_classifier.HEAD_KWARGS,
-                                 **get_preset(cifar_classifier.ARCHITECTURE))
+        model = build_classifier((32, 32, 3), 10, settings["latent_dim"],
+                                 head_kwargs=settings["head_kwargs"],
+                                 **get_preset(settings["architecture"]))
         compile_classifier(model, make_optimizer(fast, 100), label_smoothing=fast.label_smoothing)
         return model, lambda x, y: (x, y)
-    encoder = build_encoder((32, 32, 3), 128, **get_preset(cifar_simclr.ARCHITECTURE))
+    encoder = build_encoder((32, 32, 3), 128,
+                            **get_preset(simclr.SETTINGS["cifar10"]["architecture"]))
     model = SimCLR(encoder, projection_head(128))
     model.compile(optimizer=make_optimizer(config, 100))
     return model, lambda x, y: (x, x[:, :, ::-1])  # (view_1, view_2), as the pipeline gives

@@ -1,90 +1,32 @@
-"""What every recipe shares: the common flags, loading the data they name, the run folder, and
-the closing summary, so a recipe file holds only its own hyperparameters and steps."""
+"""The experiments the recipes run: each trains one paradigm, saves its `.keras` models
+atomically, resumes phase by phase, and writes the evaluation report into the run folder.
+
+The recipes' flags, data loading and closing summary live with the recipes
+(``recipes/_plumbing.py``); this module takes plain arguments and raises, never exits.
+"""
 
 from __future__ import annotations
 
 import dataclasses
 import json
 import math
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
 from keras_latent import paradigms
-from keras_latent.data import check_classes, load_dataset
 from keras_latent.evaluation import evaluate_model
-from keras_latent.evaluation.metadata import git_commit, run_metadata
-from keras_latent.flags import (  # noqa: F401 - the recipes' flags, defined without TensorFlow
-    EXIT_ERROR,
-    EXIT_INTERRUPTED,
-    QUICK_EPOCHS,
-    QUICK_LIMIT,
-    RunError,
-    non_negative_float,
-    non_negative_int,
-    output_folder,
-    positive_float,
-    positive_int,
-    recipe_parser,
-    run_recipe,
-)
-from keras_latent.io import remove_leftovers, write_json_atomic
+from keras_latent.evaluation.metadata import run_metadata
+from keras_latent.flags import RunError
+from keras_latent.io import write_json_atomic
 from keras_latent.models import ModelFileError, load_model, save_model_atomic
-from keras_latent.paradigms import TrainingConfig
 from keras_latent.paradigms.callbacks import discard_resume_state, logged_history
 from keras_latent.paradigms.fitting import TrainingRun
-from keras_latent.paradigms.distributed import (
-    discard_worker_copy,
-    resolve_strategy,
-    write_path,
-)
 
 
 class TrainingDiverged(RunError):
     """Training produced a non-finite loss or weights; nothing was saved over a good file."""
-
-
-def setup(args, dataset: str, base: TrainingConfig | None = None, **config_overrides):
-    """Load the data and build the run's ``TrainingConfig`` and output folder from the flags.
-
-    ``base`` (e.g. ``paradigms.FAST_CLASSIFIER_CONFIG``) supplies every setting the flags do
-    not set.
-
-    Returns ``(splits, config, output_dir)``. Problems with the data (missing folder, corrupt
-    file...) or with ``TF_CONFIG`` end the program with the library's one-line message instead
-    of a traceback. On a multi-worker run's non-chief workers ``output_dir`` is a temporary
-    folder (``write_path``) that ``finish`` deletes: only the chief keeps files.
-    """
-    strategy = _strategy(getattr(args, "strategy", None))
-    git_commit()  # pinned now: the report names the code the run started with
-    if args.quick:
-        args.limit = min(args.limit or QUICK_LIMIT, QUICK_LIMIT)
-        args.epochs = min(args.epochs, QUICK_EPOCHS)
-    try:
-        splits = load_dataset(dataset, data_dir=args.data_dir, seed=args.seed)
-        if args.limit:
-            splits = splits.limit(args.limit, seed=args.seed)
-        check_classes(splits)
-    except ValueError as error:
-        print(f"error: {error}", file=sys.stderr)
-        sys.exit(EXIT_ERROR)
-    output_dir = write_path(args.output, strategy)
-    if output_dir != Path(args.output):
-        _WORKER_COPIES[output_dir] = Path(args.output)
-    output_dir.mkdir(parents=True, exist_ok=True)
-    remove_leftovers(output_dir)  # temporary files of a save that was killed
-    config = (base or TrainingConfig()).replace(
-        epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.learning_rate,
-        seed=args.seed, verbose=0 if args.quiet else "auto", precision=args.precision,
-        tensorboard=str(output_dir / "tensorboard") if args.tensorboard else False,
-        strategy=strategy, **config_overrides,
-    )
-    print(f"{dataset}: {len(splits.train)} train / {len(splits.val)} val / {len(splits.test)} "
-          f"test images of shape {splits.image_shape}; writing to {output_dir}/")
-    print(f"precision: {args.precision} -> Keras dtype policy {config.dtype_policy}")
-    return splits, config, output_dir
 
 
 def tensorboard_subfolder(config, name: str):
@@ -101,49 +43,6 @@ def _in_run_folder(config, output_dir):
     if config.tensorboard is True:
         return config.replace(tensorboard=str(Path(output_dir) / "tensorboard"))
     return config
-
-
-#: A non-chief worker's temporary run folders -> the folders the chief writes.
-_WORKER_COPIES: dict = {}
-
-
-def _strategy(name):
-    """``--strategy``, made before anything else: MultiWorkerMirroredStrategy must start
-    before TensorFlow runs any op."""
-    try:
-        return resolve_strategy(name)
-    except ValueError as error:
-        print(f"error: {error}", file=sys.stderr)
-        sys.exit(EXIT_ERROR)
-
-
-def discard_if_worker(output_dir) -> bool:
-    """On a non-chief worker, delete the temporary run folder ``setup`` gave it and say where
-    the chief writes; True if this process is such a worker."""
-    requested = _WORKER_COPIES.pop(Path(output_dir), None)
-    if requested is None:
-        return False
-    discard_worker_copy(requested, output_dir)
-    print(f"\nThis worker is done; the chief writes the results to {requested}/.")
-    return True
-
-
-def tsne_sample(args) -> int:
-    return 300 if args.quick else 2000
-
-
-def finish(output_dir, metrics: dict) -> None:
-    """Print the headline numbers and where everything went (on the chief)."""
-    output_dir = Path(output_dir)
-    if discard_if_worker(output_dir):
-        return
-    print("\nResults:")
-    print(json.dumps({k: v for k, v in metrics.items() if k in ("accuracy", "accuracy_flip_tta", "mae", "knn_accuracy")},
-                     indent=2))
-    print(f"\nEverything is in {output_dir}/:")
-    for path in sorted(output_dir.rglob("*")):
-        if path.is_file() and "backup" not in path.parts and not path.name.startswith("."):
-            print(f"  {path}")
 
 
 # --------------------------------------------------------------------------- the experiments

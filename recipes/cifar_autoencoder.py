@@ -7,43 +7,11 @@ error), freezes its encoder, fits a small classifier on the latent code, and wri
     python recipes/cifar_autoencoder.py [--data-dir DIR] [--epochs N] [--quick]
 """
 
-from keras_latent import flags
+import autoencoder
+from _plumbing import dataset_script, run_recipe
 
-# Hyperparameters (edit freely). Sized to finish in about 20 minutes on a 2-core CPU with
-# bfloat16 (--precision auto); on a GPU, --epochs 30 costs a few minutes (docs/RESULTS.md).
-DATASET = "cifar10"
-ARCHITECTURE = "cifar_conv"  # conv-conv-pool stages 32-64-128 with batch norm
-LATENT_DIM = 128
-EPOCHS = 10
-BATCH_SIZE = 128
-LEARNING_RATE = 2e-3
-LOSS = "mae"
-
-# The classifier fitted on the frozen encoder: one hidden layer of 512. On MNIST it beat a
-# linear head on validation (autoencoder codes 98.6 % vs 92.9 %, SimCLR codes 99.1 % vs 98.4 %);
-# metrics.json still reports a linear probe and k-NN on the same codes.
-# On CIFAR-10 the probe also trains on the codes of 2 shifted / mirrored copies of each image.
-PROBE = {"head": "mlp", "head_kwargs": {"widths": [512], "dropout": 0.3},
-         "augment": "shift_flip", "augmented_copies": 2}
-PROBE_LEARNING_RATE = 3e-3
-
-
-def main(argv=None):
-    args = flags.recipe_parser(__doc__, name="cifar_autoencoder", epochs=EPOCHS,
-                               batch_size=BATCH_SIZE, learning_rate=LEARNING_RATE
-                               ).parse_args(argv)
-    from keras_latent import experiment, paradigms  # TensorFlow loads here, after the flags
-
-    splits, config, output_dir = experiment.setup(args, DATASET)
-    metrics = experiment.autoencoder_experiment(
-        splits, output_dir, architecture=ARCHITECTURE, latent_dim=LATENT_DIM, config=config,
-        loss=LOSS, probe=PROBE,
-        probe_config=paradigms.PROBE_CONFIG.replace(learning_rate=PROBE_LEARNING_RATE),
-        tsne=experiment.tsne_sample(args),
-    )
-    experiment.finish(output_dir, metrics)
-    return metrics
-
+# The defaults are autoencoder.SETTINGS["cifar10"].
+main = dataset_script(autoencoder.main, "cifar10", __doc__, __file__)
 
 if __name__ == "__main__":
-    flags.run_recipe(main)
+    run_recipe(main)

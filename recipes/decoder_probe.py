@@ -4,15 +4,14 @@ Trains (or loads) a classification-guided encoder and an autoencoder, then train
 on the frozen classifier encoder, and compares the test reconstruction MAE of the two decoders,
 with their reconstructions side by side.
 
-    python recipes/decoder_probe.py [--classifier PATH] [--autoencoder PATH] [--quick]
+    python recipes/decoder_probe.py [--dataset D] [--classifier PATH] [--autoencoder PATH] [--quick]
 """
 
 import json
 
-from keras_latent import flags
+from _plumbing import finish, recipe_parser, run_recipe, setup
 
-# Hyperparameters (edit freely).
-DATASET = "mnist"
+# Hyperparameters (edit freely; the same for every --dataset).
 ARCHITECTURE = "mnist_conv"
 LATENT_DIM = 128
 EPOCHS = 10
@@ -21,18 +20,18 @@ LEARNING_RATE = 2e-3
 
 
 def main(argv=None):
-    parser = flags.recipe_parser(__doc__, name="decoder_probe", epochs=EPOCHS,
-                                 batch_size=BATCH_SIZE, learning_rate=LEARNING_RATE)
+    parser = recipe_parser(__doc__, name="decoder_probe", epochs=EPOCHS,
+                           batch_size=BATCH_SIZE, learning_rate=LEARNING_RATE)
     parser.add_argument("--classifier", help="a saved classifier.keras whose encoder to decode")
     parser.add_argument("--autoencoder", help="a saved autoencoder.keras to compare with")
     args = parser.parse_args(argv)
     # TensorFlow loads here, after the flags.
-    from keras_latent import experiment, paradigms
+    from keras_latent import paradigms
     from keras_latent.evaluation import metrics as M
     from keras_latent.evaluation import plots
     from keras_latent.models import load_model, save_model_atomic
 
-    splits, config, output_dir = experiment.setup(args, DATASET)
+    splits, config, output_dir = setup(args)
     kwargs = dict(architecture=ARCHITECTURE, latent_dim=LATENT_DIM, config=config)
     classifier = (load_model(args.classifier) if args.classifier
                   else paradigms.train_classifier(splits, **kwargs).model)
@@ -50,7 +49,18 @@ def main(argv=None):
         slug = name.split()[0]
         plots.plot_reconstructions(images, reconstructions, seed=args.seed,
                                    path=output_dir / f"reconstructions_{slug}.png")
-    (output_dir / "decoder_probe.json").write_text(json.dumps(results, indent=2))
+    _write_report(output_dir, results)
+    finish(output_dir, {})
+    return results
+
+
+def _write_report(output_dir, results):
+    """decoder_probe.json and report.md (table and reconstructions), each written whole or not
+    at all."""
+    from keras_latent.evaluation import plots
+    from keras_latent.evaluation.report import write_text_atomic
+
+    write_text_atomic(output_dir / "decoder_probe.json", json.dumps(results, indent=2))
     lines = ["# Decoder probe: reconstruction MAE on the test set", "",
              "| latent space | test MAE |", "|---|---|"]
     lines += [f"| {name} | {mae:.4f} |" for name, mae in results.items()]
@@ -58,10 +68,8 @@ def main(argv=None):
         slug = name.split()[0]
         lines += ["", f"![{name}](reconstructions_{slug}.png)", "",
                   f"*{plots.CAPTIONS['reconstructions']} Decoder: {name}.*"]
-    (output_dir / "report.md").write_text("\n".join(lines) + "\n")
-    experiment.finish(output_dir, {})
-    return results
+    write_text_atomic(output_dir / "report.md", "\n".join(lines) + "\n")
 
 
 if __name__ == "__main__":
-    flags.run_recipe(main)
+    run_recipe(main)

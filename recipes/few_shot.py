@@ -5,15 +5,17 @@ Probes the frozen encoders of an autoencoder and a SimCLR run (loaded with --aut
 only N labelled training images drawn with the seed (as evenly over classes as possible), and
 reports their accuracy on the full test set.
 
-    python recipes/few_shot.py [--num-labels 100 1000] [--autoencoder PATH] [--simclr PATH]
+    python recipes/few_shot.py [--dataset D] [--num-labels 100 1000] [--autoencoder PATH]
+                               [--simclr PATH]
 """
 
 import json
 
+from _plumbing import finish, recipe_parser, run_recipe, setup
+
 from keras_latent import flags
 
-# Hyperparameters (edit freely).
-DATASET = "mnist"
+# Hyperparameters (edit freely; the same for every --dataset).
 ARCHITECTURE = "mnist_conv"
 LATENT_DIM = 128
 NUM_LABELS = [100]
@@ -31,8 +33,8 @@ def _encoder(path, train, splits, config):
 
 
 def main(argv=None):
-    parser = flags.recipe_parser(__doc__, name="few_shot", epochs=EPOCHS,
-                                 batch_size=BATCH_SIZE, learning_rate=LEARNING_RATE)
+    parser = recipe_parser(__doc__, name="few_shot", epochs=EPOCHS,
+                           batch_size=BATCH_SIZE, learning_rate=LEARNING_RATE)
     parser.add_argument("--num-labels", type=flags.positive_int, nargs="+",
                         default=NUM_LABELS)
     parser.add_argument("--autoencoder", help="a saved autoencoder.keras to probe")
@@ -43,7 +45,7 @@ def main(argv=None):
     from keras_latent.evaluation import metrics as M
     from keras_latent.models import build_encoder, get_preset
 
-    splits, config, output_dir = experiment.setup(args, DATASET)
+    splits, config, output_dir = setup(args)
     encoders = {
         "autoencoder + frozen probe": _encoder(args.autoencoder, paradigms.train_autoencoder,
                                                splits, config),
@@ -71,17 +73,24 @@ def main(argv=None):
             splits.test.labels, M.predict_in_batches(scratch.model, splits.test.images))
         results[n] = row
         print(f"N={n}: " + ", ".join(f"{k}: {100 * v:.2f} %" for k, v in row.items()))
-    (output_dir / "few_shot.json").write_text(json.dumps(results, indent=2))
+    _write_report(output_dir, results)
+    finish(output_dir, {})
+    return results
+
+
+def _write_report(output_dir, results):
+    """few_shot.json and report.md's table, each written whole or not at all."""
+    from keras_latent.evaluation.report import write_text_atomic
+
+    write_text_atomic(output_dir / "few_shot.json", json.dumps(results, indent=2))
     methods = list(next(iter(results.values())))
     lines = ["# Few-shot probes (test accuracy on the full test set)", "",
              "| labelled images | " + " | ".join(methods) + " |",
              "|---|" + "---|" * len(methods)]
     lines += [f"| {n} | " + " | ".join(f"{100 * row[m]:.2f} %" for m in methods) + " |"
               for n, row in results.items()]
-    (output_dir / "report.md").write_text("\n".join(lines) + "\n")
-    experiment.finish(output_dir, {})
-    return results
+    write_text_atomic(output_dir / "report.md", "\n".join(lines) + "\n")
 
 
 if __name__ == "__main__":
-    flags.run_recipe(main)
+    run_recipe(main)

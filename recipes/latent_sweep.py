@@ -1,18 +1,20 @@
 """How reconstruction error and probe accuracy change with the latent size.
 
 For every latent size in LATENT_DIMS and every base channel count in BASE_CHANNELS (the conv
-pyramid c, 2c, 4c), trains an MNIST autoencoder, probes its frozen encoder, and plots test MAE
-and probe accuracy against the latent size, one curve per channel count.
+pyramid c, 2c, 4c), trains an autoencoder (on MNIST unless --dataset says otherwise), probes its
+frozen encoder, and plots test MAE and probe accuracy against the latent size, one curve per
+channel count.
 
-    python recipes/latent_sweep.py [--data-dir DIR] [--epochs N] [--quick]
+    python recipes/latent_sweep.py [--dataset mnist|cifar10|fashion_mnist] [--epochs N] [--quick]
 """
 
 import json
 
+from _plumbing import finish, recipe_parser, run_recipe, setup
+
 from keras_latent import flags
 
-# Hyperparameters (edit freely).
-DATASET = "mnist"
+# Hyperparameters (edit freely; the same for every --dataset).
 ARCHITECTURE = "mnist_conv"
 LATENT_DIMS = [2, 4, 16, 64, 128, 256]
 BASE_CHANNELS = [4, 16]
@@ -22,8 +24,8 @@ LEARNING_RATE = 2e-3
 
 
 def main(argv=None):
-    parser = flags.recipe_parser(__doc__, name="latent_sweep", epochs=EPOCHS,
-                                 batch_size=BATCH_SIZE, learning_rate=LEARNING_RATE)
+    parser = recipe_parser(__doc__, name="latent_sweep", epochs=EPOCHS,
+                           batch_size=BATCH_SIZE, learning_rate=LEARNING_RATE)
     parser.add_argument("--latent-dims", type=flags.positive_int, nargs="+",
                         default=LATENT_DIMS)
     parser.add_argument("--base-channels", type=flags.positive_int, nargs="+",
@@ -32,10 +34,9 @@ def main(argv=None):
     # TensorFlow loads here, after the flags.
     from keras_latent import experiment, paradigms
     from keras_latent.evaluation import metrics as M
-    from keras_latent.evaluation import plots
     from keras_latent.models import get_preset
 
-    splits, config, output_dir = experiment.setup(args, DATASET)
+    splits, config, output_dir = setup(args)
     test_images = M.to_unit_float(splits.test.images)
     results = {}
     for channels in args.base_channels:
@@ -56,17 +57,25 @@ def main(argv=None):
                 "test_accuracy": M.accuracy(splits.test.labels, logits),
             }
             print(results[f"c={channels}"][latent_dim])
-    (output_dir / "sweep.json").write_text(json.dumps(results, indent=2))
+    _write_report(output_dir, results)
+    finish(output_dir, {})
+    return results
+
+
+def _write_report(output_dir, results):
+    """sweep.json, the plot and report.md, each written whole or not at all."""
+    from keras_latent.evaluation import plots
+    from keras_latent.evaluation.report import write_text_atomic
+
+    write_text_atomic(output_dir / "sweep.json", json.dumps(results, indent=2))
     plots.plot_sweep(results, path=output_dir / "latent_sweep.png")
     lines = ["# Latent size sweep", "",
              "| base channels | latent dim | test MAE | test probe accuracy |", "|---|---|---|---|"]
     lines += [f"| {name} | {dim} | {r['test_mae']:.4f} | {100 * r['test_accuracy']:.2f} % |"
               for name, by_dim in results.items() for dim, r in by_dim.items()]
     lines += ["", "![latent sweep](latent_sweep.png)", "", f"*{plots.CAPTIONS['sweep']}*", ""]
-    (output_dir / "report.md").write_text("\n".join(lines))
-    experiment.finish(output_dir, {})
-    return results
+    write_text_atomic(output_dir / "report.md", "\n".join(lines))
 
 
 if __name__ == "__main__":
-    flags.run_recipe(main)
+    run_recipe(main)

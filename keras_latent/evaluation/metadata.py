@@ -60,7 +60,7 @@ def device_description() -> str:
 def git_commit() -> str | None:
     """The checkout's commit (with "+dirty" for uncommitted changes), or None outside one.
 
-    Read once per process: ``experiment.setup`` asks at the start of a run, so a run of an
+    Read once per process: a recipe's ``setup`` asks at the start of a run, so a run of an
     hour reports the code it started with, not a commit made while it trained."""
     here = Path(__file__).resolve().parent
     try:

@@ -8,6 +8,7 @@ import errno
 import json
 import os
 import stat
+from pathlib import Path
 
 import keras
 import numpy as np
@@ -204,9 +205,12 @@ def test_a_learning_rate_that_cannot_train_is_refused_up_front(learning_rate):
     ("another run", 2, "error: run/checkpoints/backup holds the resume state of another run"),
     (KeyboardInterrupt, 130, "run the same command again to resume"),
 ])
-def test_a_recipe_ends_with_one_line_and_its_status(capsys, error, status, words):
+def test_a_recipe_ends_with_one_line_and_its_status(capsys, monkeypatch, error, status, words):
     from keras_latent import experiment
     from keras_latent.paradigms.callbacks import ResumeStateError
+
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[2] / "recipes"))
+    from _plumbing import run_recipe
 
     def main(argv):
         if error is KeyboardInterrupt:
@@ -217,7 +221,7 @@ def test_a_recipe_ends_with_one_line_and_its_status(capsys, error, status, words
         raise experiment.TrainingDiverged("autoencoder training diverged (the loss was nan)")
 
     with pytest.raises(SystemExit) as exit_:
-        experiment.run_recipe(main, [])
+        run_recipe(main, [])
     assert exit_.value.code == status
     message = capsys.readouterr().err.strip()
     assert words in message and len(message.splitlines()) == 1

@@ -1,0 +1,251 @@
+"""What every recipe shares: the common flags, loading the data they name, the run folder, how a
+recipe ends on an error, and the closing summary, so a recipe file holds only its settings and
+steps.
+
+Standard library only at import time: a recipe parses its flags, and answers ``--help`` or a
+bad flag, before TensorFlow loads (the library is imported inside the functions that need it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from keras_latent.flags import (
+    STRATEGIES,
+    RunError,
+    non_negative_int,
+    output_folder,
+    positive_float,
+    positive_int,
+)
+
+#: The datasets every recipe takes with ``--dataset``.
+DATASETS = ("mnist", "cifar10", "fashion_mnist")
+#: How the scripts named after a dataset start (``cifar_autoencoder.py``), and so their run folders.
+SCRIPT_PREFIXES = {"mnist": "mnist", "cifar10": "cifar", "fashion_mnist": "fashion_mnist"}
+
+#: ``--quick``: a smoke run of a couple of minutes on a laptop CPU (a slice, one epoch).
+QUICK_LIMIT = 2000
+QUICK_EPOCHS = 1
+
+#: A recipe's exit status on an error the user can act on, as for ``keras-latent`` and the tuner.
+EXIT_ERROR = 2
+#: ... and on Ctrl-C (the shell's convention for SIGINT).
+EXIT_INTERRUPTED = 130
+
+
+def run_recipe(main, argv=None):
+    """Run a recipe's ``main`` as a script: one line on stderr, not a traceback, when it fails
+    in a way the user can fix (exit status 2) or is interrupted with Ctrl-C (130)."""
+    try:
+        main(argv)
+    except KeyboardInterrupt:
+        print("\ninterrupted: run the same command again to resume training from the last "
+              "finished epoch (or delete the output folder to start over)", file=sys.stderr)
+        sys.exit(EXIT_INTERRUPTED)
+    except RunError as error:
+        print(f"error: {error}", file=sys.stderr)
+        sys.exit(EXIT_ERROR)
+
+
+def dataset_script(method_main, dataset: str, doc: str, file: str):
+    """The ``main`` of a script named after a dataset (``cifar_autoencoder.py``...): the method's
+    recipe with that dataset's settings as defaults, and the script's own --help."""
+
+    def main(argv=None):
+        return method_main(argv, dataset=dataset, doc=doc, script=Path(file).stem)
+
+    main.__doc__ = doc
+    return main
+
+
+def chosen_dataset(argv, default: str | None) -> str:
+    """The ``--dataset`` in ``argv`` (else ``default``, else mnist), read before the full parser
+    is built so that its defaults can follow the dataset. A name that is not a dataset is left
+    for the full parser to refuse, naming the flag."""
+    peek = argparse.ArgumentParser(add_help=False)
+    peek.add_argument("--dataset", default=default or "mnist")
+    dataset = peek.parse_known_args(argv)[0].dataset
+    return dataset if dataset in DATASETS else default or "mnist"
+
+
+def method_parser(doc: str, method: str, dataset: str, settings: dict,
+                  script: str | None = None) -> argparse.ArgumentParser:
+    """``recipe_parser`` for a method recipe (``autoencoder.py``...): defaults from its settings
+    for ``dataset``; the run folder is named like the dataset's script (runs/cifar_autoencoder)."""
+    return recipe_parser(doc, name=script or method, dataset=dataset,
+                         output=f"runs/{SCRIPT_PREFIXES[dataset]}_{method}",
+                         epochs=settings["epochs"], batch_size=settings["batch_size"],
+                         learning_rate=settings["learning_rate"])
+
+
+def recipe_parser(doc: str, *, name: str, epochs: int, batch_size: int, learning_rate: float,
+                  dataset: str = "mnist", output: str | None = None) -> argparse.ArgumentParser:
+    """The flags every recipe takes; defaults come from the recipe's settings."""
+    title = (doc or "").strip().splitlines()[0] if doc else name
+    parser = argparse.ArgumentParser(
+        prog=f"python recipes/{name}.py", description=title,
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    parser.add_argument("--dataset", choices=DATASETS, default=dataset,
+                        help="the dataset to train on; the defaults shown are for it")
+    parser.add_argument("--data-dir", default=None,
+                        help="folder with mnist.npz / cifar10.npz (else KERAS_LATENT_DATA_DIR, "
+                             "Keras' cache, then TensorFlow Datasets)")
+    parser.add_argument("--output", type=output_folder, default=output or f"runs/{name}",
+                        help="run folder")
+    parser.add_argument("--epochs", type=positive_int, default=epochs, help="training epochs")
+    parser.add_argument("--batch-size", type=positive_int, default=batch_size,
+                        help="examples per step")
+    parser.add_argument("--learning-rate", type=positive_float, default=learning_rate,
+                        help="peak learning rate")
+    parser.add_argument("--seed", type=non_negative_int, default=0,
+                        help="seeds the validation split, --limit and training")
+    _add_run_flags(parser)
+    return parser
+
+
+def _add_run_flags(parser):
+    """The flags about how a run goes rather than what it trains."""
+    parser.add_argument("--limit", type=positive_int, default=None,
+                        help="cap every split at N examples, for a quick look")
+    parser.add_argument("--quick", action="store_true",
+                        help=f"smoke run: --limit {QUICK_LIMIT}, {QUICK_EPOCHS} epoch, small t-SNE")
+    parser.add_argument("--precision", default="auto",
+                        choices=["auto", "float32", "bfloat16", "float16"],
+                        help="'auto': bfloat16 on CPUs with avx512_bf16/amx_bf16 and on Ampere+ "
+                             "GPUs, float16 on older GPUs, else float32")
+    parser.add_argument("--quiet", action="store_true", help="no Keras progress bars")
+    parser.add_argument("--tensorboard", action="store_true",
+                        help="TensorBoard event files under OUTPUT/tensorboard/<phase>/ (view "
+                             "with `tensorboard --logdir OUTPUT`, from the [tensorboard] extra)")
+    parser.add_argument("--strategy", choices=STRATEGIES, default=None,
+                        help="train under tf.distribute: 'mirrored' over this machine's GPUs, "
+                             "'multi_worker' over the machines TF_CONFIG names (README: "
+                             "'Training on several machines'); --batch-size is the global batch")
+
+
+# --------------------------------------------------------------------------- the run
+
+
+def setup(args, dataset: str | None = None, base=None, **config_overrides):
+    """Load the data and build the run's ``TrainingConfig`` and output folder from the flags.
+
+    ``dataset`` defaults to ``args.dataset``; ``base`` (e.g. ``paradigms.FAST_CLASSIFIER_CONFIG``)
+    supplies every setting the flags do not set.
+
+    Returns ``(splits, config, output_dir)``. Problems with the data (missing folder, corrupt
+    file...) or with ``TF_CONFIG`` end the program with the library's one-line message instead
+    of a traceback. On a multi-worker run's non-chief workers ``output_dir`` is a temporary
+    folder (``write_path``) that ``finish`` deletes: only the chief keeps files.
+    """
+    from keras_latent.evaluation.metadata import git_commit
+    from keras_latent.io import remove_leftovers
+    from keras_latent.paradigms import TrainingConfig
+    from keras_latent.paradigms.distributed import write_path
+
+    dataset = dataset or args.dataset
+    strategy = _strategy(getattr(args, "strategy", None))
+    git_commit()  # pinned now: the report names the code the run started with
+    if args.quick:
+        args.limit = min(args.limit or QUICK_LIMIT, QUICK_LIMIT)
+        args.epochs = min(args.epochs, QUICK_EPOCHS)
+    splits = _load_splits(args, dataset)
+    output_dir = write_path(args.output, strategy)
+    if output_dir != Path(args.output):
+        _WORKER_COPIES[output_dir] = Path(args.output)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    remove_leftovers(output_dir)  # temporary files of a save that was killed
+    config = (base or TrainingConfig()).replace(
+        epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.learning_rate,
+        seed=args.seed, verbose=0 if args.quiet else "auto", precision=args.precision,
+        tensorboard=str(output_dir / "tensorboard") if args.tensorboard else False,
+        strategy=strategy, **config_overrides,
+    )
+    print(f"{dataset}: {len(splits.train)} train / {len(splits.val)} val / {len(splits.test)} "
+          f"test images of shape {splits.image_shape}; writing to {output_dir}/")
+    print(f"precision: {args.precision} -> Keras dtype policy {config.dtype_policy}")
+    return splits, config, output_dir
+
+
+def _load_splits(args, dataset):
+    """The flags' data, or the end of the program with one line saying what is wrong with it."""
+    from keras_latent.data import check_classes, load_dataset
+
+    try:
+        splits = load_dataset(dataset, data_dir=args.data_dir, seed=args.seed)
+        if args.limit:
+            splits = splits.limit(args.limit, seed=args.seed)
+        check_classes(splits)
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        sys.exit(EXIT_ERROR)
+    return splits
+
+
+#: A non-chief worker's temporary run folders -> the folders the chief writes.
+_WORKER_COPIES: dict = {}
+
+
+def _strategy(name):
+    """``--strategy``, made before anything else: MultiWorkerMirroredStrategy must start
+    before TensorFlow runs any op."""
+    from keras_latent.paradigms.distributed import resolve_strategy
+
+    try:
+        return resolve_strategy(name)
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        sys.exit(EXIT_ERROR)
+
+
+def discard_if_worker(output_dir) -> bool:
+    """On a non-chief worker, delete the temporary run folder ``setup`` gave it and say where
+    the chief writes; True if this process is such a worker."""
+    requested = _WORKER_COPIES.pop(Path(output_dir), None)
+    if requested is None:
+        return False
+    from keras_latent.paradigms.distributed import discard_worker_copy
+
+    discard_worker_copy(requested, output_dir)
+    print(f"\nThis worker is done; the chief writes the results to {requested}/.")
+    return True
+
+
+def probe_config(settings: dict):
+    """The frozen-encoder probe's schedule (``PROBE_CONFIG``) at the learning rate that a
+    method's settings give it."""
+    from keras_latent.paradigms import PROBE_CONFIG
+
+    return PROBE_CONFIG.replace(learning_rate=settings["probe_learning_rate"])
+
+
+def tsne_sample(args) -> int:
+    """How many test images the t-SNE maps show: a small sample for a --quick run."""
+    return 300 if args.quick else 2000
+
+
+def run_experiment(args, experiment, setup_options=None, **kwargs) -> dict:
+    """A method recipe's steps after its flags: ``setup`` (with ``setup_options``), the
+    experiment on the run's data, config and t-SNE sample (with ``kwargs``), ``finish``."""
+    splits, config, output_dir = setup(args, **(setup_options or {}))
+    metrics = experiment(splits, output_dir, config=config, tsne=tsne_sample(args), **kwargs)
+    finish(output_dir, metrics)
+    return metrics
+
+
+def finish(output_dir, metrics: dict) -> None:
+    """Print the headline numbers and where everything went (on the chief)."""
+    output_dir = Path(output_dir)
+    if discard_if_worker(output_dir):
+        return
+    headline = ("accuracy", "accuracy_flip_tta", "mae", "knn_accuracy")
+    print("\nResults:")
+    print(json.dumps({k: v for k, v in metrics.items() if k in headline}, indent=2))
+    print(f"\nEverything is in {output_dir}/:")
+    for path in sorted(output_dir.rglob("*")):
+        if path.is_file() and "backup" not in path.parts and not path.name.startswith("."):
+            print(f"  {path}")

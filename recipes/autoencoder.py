@@ -1,0 +1,69 @@
+"""Autoencoder with a frozen-encoder probe (assignment 1.2.1), on MNIST, Fashion-MNIST or CIFAR-10.
+
+Trains a convolutional autoencoder with a 128-d latent code on reconstruction (mean absolute
+error), freezes its encoder, fits a small classifier on the latent code, and writes both
+`.keras` models, `metrics.json`, the plots and `report.md` into the output folder. SETTINGS
+below holds each dataset's defaults; `mnist_autoencoder.py` and `cifar_autoencoder.py` run it
+with theirs.
+
+    python recipes/autoencoder.py [--dataset mnist|cifar10|fashion_mnist] [--epochs N] [--quick]
+"""
+
+from _plumbing import chosen_dataset, method_parser, probe_config, run_experiment, run_recipe
+
+# The classifier fitted on the frozen encoder: one hidden layer of 512. On MNIST it beat a
+# linear head on validation (autoencoder codes 98.6 % vs 92.9 %, SimCLR codes 99.1 % vs 98.4 %);
+# metrics.json still reports a linear probe and k-NN on the same codes.
+MLP_PROBE = {"head": "mlp", "head_kwargs": {"widths": [512], "dropout": 0.3}}
+
+# Hyperparameters by dataset (edit freely); validation-split results in docs/RESULTS.md.
+SETTINGS = {
+    "mnist": {
+        # Three stride-2 conv stages 32-64-128 with batch norm (the mnist_conv preset with
+        # base_channels=32): validation MAE 0.0090 after 30 epochs, where the 16-32-64 default
+        # of mnist_conv reached 0.0106.
+        "architecture": {"kind": "conv", "channels": [32, 64, 128], "kernel_sizes": 3,
+                         "strides": 2, "batch_norm": True, "activation": "relu"},
+        "latent_dim": 128,
+        "epochs": 30,
+        "batch_size": 128,
+        "learning_rate": 2e-3,
+        "loss": "mae",
+        "probe": MLP_PROBE,
+        "probe_learning_rate": 3e-3,
+    },
+    # Sized to finish in about 20 minutes on a 2-core CPU with bfloat16 (--precision auto); on
+    # a GPU, --epochs 30 costs a few minutes (docs/RESULTS.md).
+    "cifar10": {
+        "architecture": "cifar_conv",  # conv-conv-pool stages 32-64-128 with batch norm
+        "latent_dim": 128,
+        "epochs": 10,
+        "batch_size": 128,
+        "learning_rate": 2e-3,
+        "loss": "mae",
+        # On CIFAR-10 the probe also trains on the codes of 2 shifted / mirrored copies of
+        # each image.
+        "probe": {**MLP_PROBE, "augment": "shift_flip", "augmented_copies": 2},
+        "probe_learning_rate": 3e-3,
+    },
+}
+# Fashion-MNIST has MNIST's image shape: MNIST's settings, not tuned for it.
+SETTINGS["fashion_mnist"] = dict(SETTINGS["mnist"])
+
+
+def main(argv=None, dataset=None, *, doc=__doc__, script=None):
+    """Train and report on ``dataset`` (or --dataset) with its SETTINGS as the flags' defaults."""
+    dataset = chosen_dataset(argv, dataset)
+    settings = SETTINGS[dataset]
+    args = method_parser(doc, "autoencoder", dataset, settings, script).parse_args(argv)
+    from keras_latent import experiment  # TensorFlow loads here, after the flags
+
+    return run_experiment(
+        args, experiment.autoencoder_experiment, architecture=settings["architecture"],
+        latent_dim=settings["latent_dim"], loss=settings["loss"], probe=settings["probe"],
+        probe_config=probe_config(settings),
+    )
+
+
+if __name__ == "__main__":
+    run_recipe(main)
