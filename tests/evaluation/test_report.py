@@ -219,7 +219,7 @@ def test_run_metadata_is_stored_and_reported(classifier, splits, tmp_path):
 
 
 def test_the_commit_is_read_once_so_a_run_reports_the_code_it_started_with(monkeypatch):
-    """``experiment.setup`` pins it at the start; a commit made during a long run must not
+    """``_plumbing.setup`` pins it at the start; a commit made during a long run must not
     relabel the run's results (seen: a 30-minute run named the commit made while it trained)."""
     import subprocess
 
