@@ -191,10 +191,12 @@ class _Timer:
 def autoencoder_experiment(splits, output_dir, *, architecture, latent_dim, config, loss="mae",
                            augment=None, probe=None, probe_config=None, tsne=2000,
                            method="autoencoder + frozen probe") -> dict:
-    """Assignment 1.2.1: autoencoder, then a classifier head on the frozen encoder.
+    """Autoencoder, then a classifier head on the frozen encoder.
 
     ``probe`` is ``train_probe``'s head choice, e.g. ``{"head": "mlp", "head_kwargs": {...}}``
-    (default: linear)."""
+    (default: linear). The keyword arguments are the method's settings one by one, as the
+    recipes' tables name them and as ``phases.json`` records them (a rerun with any one
+    changed trains again); bundling them would hide which one changed."""
     output_dir, timer = Path(output_dir), _Timer()
     config = _in_run_folder(config, output_dir)
     phases = _Phases(output_dir, method, ["autoencoder", "probe"])
@@ -222,8 +224,8 @@ def autoencoder_experiment(splits, output_dir, *, architecture, latent_dim, conf
 def classifier_experiment(splits, output_dir, *, architecture, latent_dim, config, head="linear",
                           head_kwargs=None, augment="light", num_labels=None, tsne=2000,
                           method="classification-guided") -> dict:
-    """Assignment 1.2.2: encoder and head trained together on the labels; the report gives
-    the accuracy with and without flip test-time augmentation."""
+    """Encoder and head trained together on the labels; the report gives the accuracy with and
+    without flip test-time augmentation. Settings one by one, as ``autoencoder_experiment``'s."""
     output_dir, timer = Path(output_dir), _Timer()
     config = _in_run_folder(config, output_dir)
     phases = _Phases(output_dir, method, ["classifier"])
@@ -249,8 +251,8 @@ def classifier_experiment(splits, output_dir, *, architecture, latent_dim, confi
 def simclr_experiment(splits, output_dir, *, architecture, latent_dim, config, temperature=0.5,
                       reconstruction_weight=0.0, probe=None, probe_config=None, num_labels=None,
                       tsne=2000, method=None, **simclr_kwargs) -> dict:
-    """Assignment 1.2.3: SimCLR (or the contrastive + denoising hybrid), then a frozen probe
-    (``probe`` as in ``autoencoder_experiment``)."""
+    """SimCLR (or the contrastive + denoising hybrid), then a frozen probe (``probe`` as in
+    ``autoencoder_experiment``). Settings one by one, as ``autoencoder_experiment``'s."""
     output_dir, timer = Path(output_dir), _Timer()
     config = _in_run_folder(config, output_dir)
     method = method or ("SimCLR + denoising, frozen probe" if reconstruction_weight

@@ -210,7 +210,7 @@ class _ParadigmHyperModel(keras_tuner.HyperModel):
 
 
 class AutoencoderHyperModel(_ParadigmHyperModel):
-    """Encoder + mirrored decoder trained on MAE (what the assignment reports).
+    """Encoder + mirrored decoder trained on MAE (the figure reports compare).
 
     Args:
         objective: ``"mae"`` ranks trials by validation MAE; ``"knn"`` by the k-NN accuracy of

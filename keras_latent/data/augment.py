@@ -120,11 +120,13 @@ class Augmenter(keras.layers.Layer):
 
     Order as in SimCLR: random resized crop, horizontal flip, colour jitter (brightness,
     contrast, saturation, hue, with probability ``jitter_probability``), grayscale, blur; then
-    the denoising corruptions, Gaussian noise and masked squares (mid-grey). Output is clipped to [0, 1]. Call with ``seed=`` (an int tensor of shape (2,)) for
-    reproducible batches; without it a ``keras.random.SeedGenerator`` seeded by ``seed``
-    supplies one, as inside a model. ``training=False`` returns the input unchanged.
+    the denoising corruptions, Gaussian noise and masked squares (mid-grey). Output is clipped
+    to [0, 1]. Call with ``seed=`` (an int tensor of shape (2,)) for reproducible batches;
+    without it a ``keras.random.SeedGenerator`` seeded by ``seed`` supplies one, as inside a
+    model. ``training=False`` returns the input unchanged.
 
-    Args: see ``DEFAULT_SETTINGS``; ``seed`` (int or None) is mixed into every call's seed;
+    Args: see ``DEFAULT_SETTINGS`` (one keyword per setting, so a preset is a plain dict of
+    them and ``get_config`` round-trips); ``seed`` (int or None) is mixed into every call's seed;
     ``jit_compile`` compiles everything after the crop with XLA (same results, ~5x faster).
 
     Reference: Chen et al., "A Simple Framework for Contrastive Learning of Visual

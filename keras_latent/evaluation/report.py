@@ -498,7 +498,7 @@ def evaluate_model(model, splits, output_dir, *, method=None, batch_size=256, ts
             (none for a history of no epochs; a file without curves is refused up front).
         num_images: images in the reconstruction plot.
         classifier: a trained frozen-encoder probe (``Classifier``) of this model's encoder; its
-            head then gives the accuracies (the paradigm's probe, as the assignment reports)
+            head then gives the accuracies (the paradigm's probe, the figure the recipes report)
             instead of the built-in logistic-regression probe.
         flip_tta: also report the head's val/test accuracy with flip test-time augmentation
             (logits averaged over each image and its mirror image), labelled as such.

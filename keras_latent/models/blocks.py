@@ -195,6 +195,7 @@ def conv_block(x, filters, kernel_size, *, strides=1, batch_norm=False, activati
     """Conv2D (same padding) -> (``pool``, a pooling layer) -> (BN) -> activation.
 
     ``use_bias=False`` saves the bias a following BN cancels; ``norm`` goes to ``norm_act``.
+    One argument per knob of a preset's conv stage (the presets are plain dicts of them).
     """
     x = layers.Conv2D(filters, kernel_size, strides=strides, padding="same", use_bias=use_bias,
                       kernel_initializer=PartialDirac() if init == "dirac" else init, name=name)(x)

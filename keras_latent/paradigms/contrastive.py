@@ -94,7 +94,8 @@ def train_simclr(splits, *, architecture="mnist_conv", latent_dim=128, temperatu
     With ``reconstruction_weight > 0`` a decoder is added that reconstructs the clean image from
     an augmented view's code (contrastive + denoising hybrid). Each epoch a k-NN probe on the
     validation split logs ``val_knn_accuracy``; checkpoints keep the best by that number, since
-    the contrastive loss cannot rank runs of different temperatures.
+    the contrastive loss cannot rank runs of different temperatures. One keyword per SimCLR
+    setting, as the recipes' tables and the tuner name them.
 
     Args:
         splits: a ``DatasetSplits``.

@@ -131,7 +131,9 @@ def check_labels(labels, num_classes: int, what: str = "labels") -> None:
 
 def fit(model, train_data, val_data, config: TrainingConfig, *, monitor: str, mode: str,
         monitors=(), output_dir=None, phase="training", reconstruct=None, **fit_kwargs) -> dict:
-    """``model.fit`` with the default callbacks; returns the history dict.
+    """``model.fit`` with the default callbacks; returns the history dict. Its arguments are
+    what differs between the paradigms' calls (monitor, phase, extra monitors...); the rest of
+    ``model.fit`` passes through ``fit_kwargs``.
 
     With an output folder the history is the whole run's, read back from its
     ``training_log.csv``: a resumed run's curves start at epoch 1, and a run resumed after its

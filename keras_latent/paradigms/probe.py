@@ -1,5 +1,5 @@
-"""Frozen-encoder probes: how much class information a latent space holds (assignment 1.2.1 and
-1.2.3), the few-shot variant, and the random-encoder baseline every gain is measured against."""
+"""Frozen-encoder probes: how much class information a latent space holds (after the autoencoder
+and SimCLR), the few-shot variant, and the random-encoder baseline every gain is measured against."""
 
 from __future__ import annotations
 
