@@ -263,7 +263,8 @@ class AutoencoderHyperModel(_ParadigmHyperModel):
                                           {"mask_ratio": mask_ratio} if mask_ratio else None)
         monitors = []
         if self.objective.name == "val_knn_accuracy":
-            monitors.append(_knn_monitor(self.splits, self.knn_examples, self.config.seed))
+            monitors.append(KNNMonitor.from_splits(self.splits, self.knn_examples,
+                                                   self.config.seed))
         return train, val, monitors
 
 
@@ -366,17 +367,10 @@ class SimCLRHyperModel(_ParadigmHyperModel):
         return model
 
     def datasets(self, hp):
-        augment = self.augment
-        if isinstance(augment, str):
-            return simclr_datasets(self.splits, self.config, augment,
-                                   strength=self._augment_strength(hp),
-                                   knn_examples=self.knn_examples)
-        return simclr_datasets(self.splits, self.config, augment, knn_examples=self.knn_examples)
-
-
-def _knn_monitor(splits, knn_examples, seed):
-    reference = splits.train.take(min(knn_examples, len(splits.train)), seed=seed)
-    return KNNMonitor(reference.images, reference.labels, splits.val.images, splits.val.labels)
+        # The strength scales a preset's colour jitter; a ready callable is used as given.
+        strength = self._augment_strength(hp) if isinstance(self.augment, str) else 1.0
+        return simclr_datasets(self.splits, self.config, self.augment, strength=strength,
+                               knn_examples=self.knn_examples)
 
 
 HYPERMODELS = {

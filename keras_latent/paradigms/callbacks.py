@@ -343,6 +343,14 @@ class KNNMonitor(keras.callbacks.Callback):
         logs["val_knn_accuracy"] = knn_accuracy(train_codes, self.train_labels,
                                                 val_codes, self.val_labels, k=self.k)
 
+    @classmethod
+    def from_splits(cls, splits, knn_examples=5000, seed=0, **kwargs):
+        """Codes of the validation split looked up among ``knn_examples`` training images drawn
+        with ``seed``: the monitor SimCLR's training and the tuner's k-NN objectives use."""
+        reference = splits.train.take(min(knn_examples, len(splits.train)), seed=seed)
+        return cls(reference.images, reference.labels, splits.val.images, splits.val.labels,
+                   **kwargs)
+
 
 def default_callbacks(output_dir, *, monitor="val_loss", mode="min", monitors=(), extra=(),
                       keep_resume_state=False):

@@ -61,9 +61,8 @@ def simclr_datasets(splits, config, augment="simclr", *, strength=1.0, hybrid=Fa
            if has_val else None)
     monitors = []
     if knn_examples and has_val:
-        reference = splits.train.take(min(knn_examples, len(splits.train)), seed=config.seed)
-        monitors.append(KNNMonitor(reference.images, reference.labels,
-                                   splits.val.images, splits.val.labels, every=knn_every))
+        monitors.append(KNNMonitor.from_splits(splits, knn_examples, config.seed,
+                                               every=knn_every))
     return train, val, monitors
 
 
