@@ -18,7 +18,7 @@ import numpy as np
 from keras_latent import paradigms
 from keras_latent.evaluation import evaluate_model
 from keras_latent.evaluation.metadata import run_metadata
-from keras_latent.flags import RunError
+from keras_latent.errors import RunError
 from keras_latent.io import write_json_atomic
 from keras_latent.models import ModelFileError, load_model, save_model_atomic
 from keras_latent.paradigms.callbacks import discard_resume_state, logged_history

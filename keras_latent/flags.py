@@ -1,6 +1,6 @@
 """The argparse types shared by the recipes, the tuner and ``keras-latent`` (each names the flag
-and the fix), the ``--strategy`` choices, and ``RunError``, the library's failure a user can act
-on. The recipes' own parser and ending live in ``recipes/_plumbing.py``.
+and the fix) and the ``--strategy`` choices. The recipes' own parser and ending live in
+``recipes/_plumbing.py``; ``RunError`` lives in ``keras_latent/errors.py``.
 
 Standard library only, so a command parses its flags, and answers ``--help`` or a bad flag,
 before TensorFlow is loaded.
@@ -16,10 +16,6 @@ from pathlib import Path
 #: ``--strategy`` choices (here, not beside ``tf.distribute``, so that flags parse without
 #: importing TensorFlow).
 STRATEGIES = ("mirrored", "multi_worker")
-
-
-class RunError(Exception):
-    """A failure a user can act on: a command prints its one-line message and exits 2."""
 
 
 def positive_int(text: str) -> int:

@@ -13,9 +13,9 @@ import json
 import sys
 from pathlib import Path
 
+from keras_latent.errors import RunError
 from keras_latent.flags import (
     STRATEGIES,
-    RunError,
     non_negative_int,
     output_folder,
     positive_float,

@@ -4,7 +4,7 @@ See docs/ARCHITECTURE.md for the contracts. Importing this package registers eve
 class with Keras, so saved `.keras` files load with no `custom_objects`.
 """
 
-from keras_latent.models.blocks import ModelConfigError  # noqa: F401
+from keras_latent.models.config import ModelConfigError  # noqa: F401
 from keras_latent.models.composite import (  # noqa: F401
     Autoencoder,
     Classifier,

@@ -9,7 +9,7 @@ import keras
 from keras_latent.models.decoders import build_decoder
 from keras_latent.models.encoders import build_encoder
 from keras_latent.models.heads import linear_head, mlp_head
-from keras_latent.models.blocks import ModelConfigError, check_positive_int
+from keras_latent.models.config import ModelConfigError, check_positive_int
 
 
 @keras.saving.register_keras_serializable(package="keras_latent")

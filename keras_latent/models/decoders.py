@@ -6,7 +6,7 @@ import keras
 from keras import layers
 
 from keras_latent.models import blocks
-from keras_latent.models.blocks import check_positive_int
+from keras_latent.models.config import check_positive_int, conv_plan, resolve_config
 
 # Under a mixed_float16 policy the image layers still compute in float32: a float16 sigmoid
 # saturates and losses on it lose precision (Keras mixed-precision guide). No-op otherwise.
@@ -28,7 +28,7 @@ def build_decoder(output_shape, latent_dim=128, *, kind="conv", **config):
     """
     check_positive_int(latent_dim, "latent_dim", 128)
     output_shape = tuple(output_shape)
-    cfg = blocks.resolve_config(kind, config)
+    cfg = resolve_config(kind, config)
     for dim in output_shape:
         check_positive_int(dim, "output_shape entries", 28)
     z = blocks.input_layer((latent_dim,), "latent")
@@ -47,7 +47,7 @@ def _mlp_decoder(x, output_shape, cfg):
 
 
 def _conv_decoder(x, output_shape, cfg):
-    sizes = blocks.conv_plan(output_shape, cfg)
+    sizes = conv_plan(output_shape, cfg)
     channels, bn, act = cfg["channels"], cfg["batch_norm"], cfg["activation"]
     upsampling = "transpose" if cfg["pooling"] is None else "resize"
 

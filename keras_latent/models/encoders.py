@@ -4,7 +4,7 @@ import keras
 from keras import layers
 
 from keras_latent.models import blocks
-from keras_latent.models.blocks import check_positive_int
+from keras_latent.models.config import check_positive_int, conv_plan, resolve_config
 from keras_latent.models.layers import PatchWhitening
 
 
@@ -17,8 +17,8 @@ def build_encoder(input_shape, latent_dim=128, *, kind="conv", **config):
         kind: "mlp" (knobs: widths, activation, batch_norm, dropout) or "conv" (knobs: channels,
             kernel_sizes, strides, pooling, batch_norm, activation, residual, convs_per_stage,
             global_pool, dense_widths, dropout, and the fast-CIFAR knobs stem, pool_first,
-            pool_padding, bn_momentum, bn_epsilon, bn_bias_scale, conv_init). Defaults live in `blocks.MLP_DEFAULTS` /
-            `blocks.CONV_DEFAULTS`.
+            pool_padding, bn_momentum, bn_epsilon, bn_bias_scale, conv_init). Defaults live in `config.MLP_DEFAULTS` /
+            `config.CONV_DEFAULTS`.
 
     The same `kind` + config passed to `build_decoder()` builds the mirroring decoder.
 
@@ -27,14 +27,14 @@ def build_encoder(input_shape, latent_dim=128, *, kind="conv", **config):
     """
     check_positive_int(latent_dim, "latent_dim", 128)
     input_shape = tuple(input_shape)
-    cfg = blocks.resolve_config(kind, config)
+    cfg = resolve_config(kind, config)
     for dim in input_shape:
         check_positive_int(dim, "input_shape entries", 28)
     inputs = blocks.input_layer(input_shape, "image")
     if kind == "mlp":
         x = _mlp_trunk(inputs, cfg)
     else:
-        blocks.conv_plan(input_shape, cfg)  # validates that the strides fit the input
+        conv_plan(input_shape, cfg)  # validates that the strides fit the input
         x = _conv_trunk(inputs, cfg)
     # The code is float32 under a mixed policy too: it is what every evaluation reads.
     latent = layers.Dense(latent_dim, name="latent", dtype="float32")(x)

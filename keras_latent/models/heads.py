@@ -8,7 +8,7 @@ import keras
 from keras import layers
 
 from keras_latent.models import blocks
-from keras_latent.models.blocks import ModelConfigError, check_positive_int
+from keras_latent.models.config import ModelConfigError, check_positive_int
 
 
 def linear_head(latent_dim, num_classes, logit_scale=None):

@@ -3,8 +3,7 @@
 
 import copy
 
-from keras_latent.models import blocks
-from keras_latent.models.blocks import ModelConfigError, check_positive_int
+from keras_latent.models.config import ModelConfigError, check_positive_int, resolve_config
 
 PRESETS = {
     # The MNIST reference MLP: 784 -> 256 -> 128 -> latent. Batch norm is on because without it
@@ -112,5 +111,5 @@ def get_preset(name, **overrides):
         first = config["channels"][0]
         config["channels"] = [base * c // first for c in config["channels"]]
     kind = config.pop("kind", "conv")
-    blocks.resolve_config(kind, config)
+    resolve_config(kind, config)
     return {"kind": kind, **config}

@@ -17,7 +17,7 @@ import keras
 import numpy as np
 
 from keras_latent.evaluation.metrics import encode, knn_accuracy
-from keras_latent.flags import RunError
+from keras_latent.errors import RunError
 from keras_latent.io import atomic_path, copy_atomic, remove_leftovers, write_json_atomic
 from keras_latent.models.saving import save_model_atomic
 from keras_latent.paradigms.distributed import gather_ints, is_multi_worker

@@ -89,7 +89,7 @@ def test_images_come_out_float32_under_mixed_precision(kind, config):
 
 def test_fast_preset_decoder_pads_back_to_the_image_size():
     from keras_latent.models import build_autoencoder, get_preset
-    from keras_latent.models.blocks import conv_plan, resolve_config
+    from keras_latent.models.config import conv_plan, resolve_config
 
     config = get_preset("cifar_fast", channels=[8, 8, 8])
     kind = config.pop("kind")
