@@ -5,6 +5,11 @@ Keras' own download cache (``~/.keras/datasets``) and, last, TensorFlow Datasets
 downloads when online). Every problem surfaces as a ``DatasetError`` that names the file or
 folder and says how to fix it, never as a deep NumPy/pickle/TensorFlow trace.
 
+Why Keras' cache is read here and not through ``keras.datasets.*.load_data()``: that call
+re-downloads unless Keras' archive with Keras' own checksum is in the cache (``get_file``), so
+offline it fails on an unpacked folder or on an exact copy saved differently (the shared
+``mnist.npz`` is byte-different from Keras' file), where reading the arrays works.
+
 Decompressing ``cifar10.npz`` takes seconds, so arrays are cached per file in-process, and the
 decompressed arrays are also kept as plain ``.npy`` files (memory-mapped on the next load) under
 ``KERAS_LATENT_CACHE_DIR`` (default ``~/.cache/keras_latent``; set it to ``off`` to disable):

@@ -2,6 +2,11 @@
 
 They are thin `keras.Model` subclasses so the parts stay reachable by name (`model.encoder` is
 what evaluation and transfer reuse) and so a frozen encoder can run in inference mode.
+
+Why not keras-hub's way (`super().__init__(inputs=..., outputs=...)` over the parts' graph):
+Keras saves a Functional model's weights under `layers/<class name>` (here `layers/functional`
+and `layers/functional_1`) where these models save them under `encoder/` and `decoder/`, so
+every `.keras` file saved so far would stop loading. The subclass costs one `build`.
 """
 
 import keras
@@ -73,6 +78,10 @@ class Classifier(keras.Model):
         freeze_encoder: when True the encoder's weights are not trained AND it runs with
             `training=False`, so batch-norm moving statistics stay exactly as pretrained (a
             linear probe). Setting the attribute later re-freezes/unfreezes; recompile after.
+
+    Why `call` passes `training=False` itself: Keras 3 already runs a non-trainable
+    BatchNormalization in inference mode, but a Dropout layer in the encoder (cifar_conv has
+    one) would still drop codes at random while the head trains.
     """
 
     def __init__(self, encoder, head, freeze_encoder=True, **kwargs):

@@ -58,6 +58,20 @@ def test_frozen_classifier_keeps_encoder_weights_and_bn_statistics_bit_identical
     assert any(not np.array_equal(b, a) for b, a in zip(head_before, snapshot(clf.head)))
 
 
+def test_frozen_encoder_runs_its_dropout_in_inference_mode():
+    # Keras 3 runs a non-trainable BatchNormalization in inference mode by itself, but not a
+    # Dropout: a frozen encoder with dropout (cifar_conv has 0.2) must still be deterministic
+    # while the head trains, or the head would learn from randomly thinned codes.
+    config = {**TINY, "dropout": 0.5}
+    x, _ = batch(8)
+    frozen = build_classifier(SHAPE, 3, 6, freeze_encoder=True, **config)
+    first, second = (np.asarray(frozen(x, training=True)) for _ in range(2))
+    np.testing.assert_array_equal(first, second)
+    unfrozen = build_classifier(SHAPE, 3, 6, freeze_encoder=False, **config)  # the contrast
+    assert not np.array_equal(np.asarray(unfrozen(x, training=True)),
+                              np.asarray(unfrozen(x, training=True)))
+
+
 def test_unfrozen_classifier_moves_encoder_and_bn_statistics():
     # The contrast that shows the frozen test above could fail.
     clf = build_classifier(SHAPE, 10, 6, freeze_encoder=False, **TINY)
