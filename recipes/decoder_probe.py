@@ -7,7 +7,6 @@ with their reconstructions side by side.
     python recipes/decoder_probe.py [--dataset D] [--classifier PATH] [--autoencoder PATH] [--quick]
 """
 
-import json
 
 from _plumbing import finish, recipe_parser, run_recipe, setup
 
@@ -49,26 +48,24 @@ def main(argv=None):
         slug = name.split()[0]
         plots.plot_reconstructions(images, reconstructions, seed=args.seed,
                                    path=output_dir / f"reconstructions_{slug}.png")
-    _write_report(output_dir, results)
+    _write_report(output_dir, results, args.seed)
     finish(output_dir, {})
     return results
 
 
-def _write_report(output_dir, results):
-    """decoder_probe.json and report.md (table and reconstructions), each written whole or not
-    at all."""
+def _write_report(output_dir, results, seed):
+    """decoder_probe.json and report.md (table and reconstructions)."""
     from keras_latent.evaluation import plots
-    from keras_latent.evaluation.report import write_text_atomic
+    from keras_latent.evaluation.metadata import run_metadata
+    from keras_latent.evaluation.report import write_study_report
 
-    write_text_atomic(output_dir / "decoder_probe.json", json.dumps(results, indent=2))
-    lines = ["# Decoder probe: reconstruction MAE on the test set", "",
-             "| latent space | test MAE |", "|---|---|"]
-    lines += [f"| {name} | {mae:.4f} |" for name, mae in results.items()]
-    for name in results:
-        slug = name.split()[0]
-        lines += ["", f"![{name}](reconstructions_{slug}.png)", "",
-                  f"*{plots.CAPTIONS['reconstructions']} Decoder: {name}.*"]
-    write_text_atomic(output_dir / "report.md", "\n".join(lines) + "\n")
+    figures = [(f"reconstructions_{name.split()[0]}.png", name,
+                f"{plots.CAPTIONS['reconstructions']} Decoder: {name}.") for name in results]
+    write_study_report(output_dir, "decoder_probe", results,
+                       title="Decoder probe: reconstruction MAE on the test set",
+                       header=["latent space", "test MAE"],
+                       rows=[[name, f"{mae:.4f}"] for name, mae in results.items()],
+                       figures=figures, metadata=run_metadata(seed=seed))
 
 
 if __name__ == "__main__":

@@ -9,7 +9,6 @@ reports their accuracy on the full test set.
                                [--simclr PATH]
 """
 
-import json
 
 from _plumbing import finish, recipe_parser, run_recipe, setup
 
@@ -73,23 +72,22 @@ def main(argv=None):
             splits.test.labels, M.predict_in_batches(scratch.model, splits.test.images))
         results[n] = row
         print(f"N={n}: " + ", ".join(f"{k}: {100 * v:.2f} %" for k, v in row.items()))
-    _write_report(output_dir, results)
+    _write_report(output_dir, results, args.seed)
     finish(output_dir, {})
     return results
 
 
-def _write_report(output_dir, results):
-    """few_shot.json and report.md's table, each written whole or not at all."""
-    from keras_latent.evaluation.report import write_text_atomic
+def _write_report(output_dir, results, seed):
+    """few_shot.json and report.md's table."""
+    from keras_latent.evaluation.metadata import run_metadata
+    from keras_latent.evaluation.report import write_study_report
 
-    write_text_atomic(output_dir / "few_shot.json", json.dumps(results, indent=2))
     methods = list(next(iter(results.values())))
-    lines = ["# Few-shot probes (test accuracy on the full test set)", "",
-             "| labelled images | " + " | ".join(methods) + " |",
-             "|---|" + "---|" * len(methods)]
-    lines += [f"| {n} | " + " | ".join(f"{100 * row[m]:.2f} %" for m in methods) + " |"
-              for n, row in results.items()]
-    write_text_atomic(output_dir / "report.md", "\n".join(lines) + "\n")
+    rows = [[n, *(f"{100 * row[m]:.2f} %" for m in methods)] for n, row in results.items()]
+    write_study_report(output_dir, "few_shot", results,
+                       title="Few-shot probes (test accuracy on the full test set)",
+                       header=["labelled images", *methods], rows=rows,
+                       metadata=run_metadata(seed=seed))
 
 
 if __name__ == "__main__":

@@ -8,7 +8,6 @@ channel count.
     python recipes/latent_sweep.py [--dataset mnist|cifar10|fashion_mnist] [--epochs N] [--quick]
 """
 
-import json
 
 from _plumbing import finish, recipe_parser, run_recipe, setup
 
@@ -57,24 +56,26 @@ def main(argv=None):
                 "test_accuracy": M.accuracy(splits.test.labels, logits),
             }
             print(results[f"c={channels}"][latent_dim])
-    _write_report(output_dir, results)
+    _write_report(output_dir, results, args.seed)
     finish(output_dir, {})
     return results
 
 
-def _write_report(output_dir, results):
-    """sweep.json, the plot and report.md, each written whole or not at all."""
+def _write_report(output_dir, results, seed):
+    """sweep.json, the plot and report.md."""
     from keras_latent.evaluation import plots
-    from keras_latent.evaluation.report import write_text_atomic
+    from keras_latent.evaluation.metadata import run_metadata
+    from keras_latent.evaluation.report import write_study_report
 
-    write_text_atomic(output_dir / "sweep.json", json.dumps(results, indent=2))
     plots.plot_sweep(results, path=output_dir / "latent_sweep.png")
-    lines = ["# Latent size sweep", "",
-             "| base channels | latent dim | test MAE | test probe accuracy |", "|---|---|---|---|"]
-    lines += [f"| {name} | {dim} | {r['test_mae']:.4f} | {100 * r['test_accuracy']:.2f} % |"
-              for name, by_dim in results.items() for dim, r in by_dim.items()]
-    lines += ["", "![latent sweep](latent_sweep.png)", "", f"*{plots.CAPTIONS['sweep']}*", ""]
-    write_text_atomic(output_dir / "report.md", "\n".join(lines))
+    rows = [[name, dim, f"{r['test_mae']:.4f}", f"{100 * r['test_accuracy']:.2f} %"]
+            for name, by_dim in results.items() for dim, r in by_dim.items()]
+    write_study_report(output_dir, "sweep", results, title="Latent size sweep",
+                       header=["base channels", "latent dim", "test MAE",
+                               "test probe accuracy"], rows=rows,
+                       figures=[("latent_sweep.png", plots.TITLES["sweep"],
+                                 plots.CAPTIONS["sweep"])],
+                       metadata=run_metadata(seed=seed))
 
 
 if __name__ == "__main__":

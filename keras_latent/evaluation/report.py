@@ -26,7 +26,8 @@ import numpy as np
 from keras_latent.evaluation import metrics, plots
 from keras_latent.io import save_npz_atomic, write_text_atomic  # noqa: F401 - re-exported
 
-__all__ = ["model_kind", "check_input_shape", "evaluate_model", "write_text_atomic"]
+__all__ = ["model_kind", "check_input_shape", "evaluate_model", "write_study_report",
+           "write_text_atomic"]
 
 SPLITS = ("train", "val", "test")
 
@@ -455,6 +456,23 @@ def _write_report(result, output_dir) -> None:
     write_text_atomic(output_dir / "metrics.json",
                       json.dumps(result, indent=2, allow_nan=False) + "\n")
     write_text_atomic(output_dir / "report.md", _markdown(result))
+
+
+def write_study_report(output_dir, name, results, *, title, header, rows, figures=(),
+                       metadata=None) -> None:
+    """The report of a recipe that studies one question across models (few-shot probes, the
+    decoder probe, the latent-size sweep): ``<name>.json`` (``results`` as they are) and
+    ``report.md`` (``title``, a table of ``header`` and ``rows``, each ``(file, title, caption)``
+    of ``figures``, and the run's ``metadata``), each written whole or not at all."""
+    output_dir = Path(output_dir)
+    write_text_atomic(output_dir / f"{name}.json",
+                      json.dumps(results, indent=2) + "\n")  # a diverged model's NaN stays
+    lines = [f"# {title}", "", "| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
+    lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
+    for filename, figure_title, caption in figures:
+        lines += ["", f"![{figure_title}]({filename})", "", f"*{caption}*"]
+    lines += _run_section(metadata)
+    write_text_atomic(output_dir / "report.md", "\n".join(lines) + "\n")
 
 
 # --------------------------------------------------------------------------- the pipeline

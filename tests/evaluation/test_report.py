@@ -284,3 +284,23 @@ def test_accuracy_source_split_accuracies_and_class_scores():
     scores = report._class_scores(encoded.labels["test"], predictions["test"], ["zero", "one", "two"])
     assert scores == {"per_class_accuracy": {"zero": 0.5, "one": 1.0, "two": None},
                       "confusion_matrix": [[1, 1, 0], [0, 2, 0], [0, 0, 0]]}
+
+
+def test_study_report_writes_the_results_table_figures_and_run(tmp_path):
+    from keras_latent.evaluation.report import write_study_report
+
+    results = {20: {"a": 0.5, "b": float("nan")}}
+    write_study_report(tmp_path, "study", results, title="A study", header=["n", "a", "b"],
+                       rows=[[20, "50.00 %", "nan"]], figures=[("f.png", "Figure", "What it shows.")],
+                       metadata={"command": "python x.py", "device": "cpu", "cpu_cores": 2,
+                                 "load_average_1m": 0.5, "precision": "float32", "seed": 3,
+                                 "git_commit": None, "versions": {"keras": "3"},
+                                 "phases_s": {}})
+    assert json.loads((tmp_path / "study.json").read_text().replace("NaN", "null")) == {
+        "20": {"a": 0.5, "b": None}}
+    report = (tmp_path / "report.md").read_text()
+    assert report.startswith("# A study\n")
+    assert "| n | a | b |" in report and "| 20 | 50.00 % | nan |" in report
+    assert "![Figure](f.png)" in report and "*What it shows.*" in report
+    assert "- command: `python x.py`" in report and "seed: 3" in report
+    assert not list(tmp_path.glob("*.tmp*"))
