@@ -48,12 +48,12 @@ def main(argv=None):
         slug = name.split()[0]
         plots.plot_reconstructions(images, reconstructions, seed=args.seed,
                                    path=output_dir / f"reconstructions_{slug}.png")
-    _write_report(output_dir, results, args.seed)
+    _write_report(output_dir, results, config)
     finish(output_dir, {})
     return results
 
 
-def _write_report(output_dir, results, seed):
+def _write_report(output_dir, results, config):
     """decoder_probe.json and report.md (table and reconstructions)."""
     from keras_latent.evaluation import plots
     from keras_latent.evaluation.metadata import run_metadata
@@ -65,7 +65,8 @@ def _write_report(output_dir, results, seed):
                        title="Decoder probe: reconstruction MAE on the test set",
                        header=["latent space", "test MAE"],
                        rows=[[name, f"{mae:.4f}"] for name, mae in results.items()],
-                       figures=figures, metadata=run_metadata(seed=seed))
+                       figures=figures, metadata=run_metadata(seed=config.seed,
+                                             precision=config.dtype_policy))
 
 
 if __name__ == "__main__":

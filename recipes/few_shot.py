@@ -72,13 +72,13 @@ def main(argv=None):
             splits.test.labels, M.predict_in_batches(scratch.model, splits.test.images))
         results[n] = row
         print(f"N={n}: " + ", ".join(f"{k}: {100 * v:.2f} %" for k, v in row.items()))
-    _write_report(output_dir, results, args.seed)
+    _write_report(output_dir, results, config)
     finish(output_dir, {})
     return results
 
 
-def _write_report(output_dir, results, seed):
-    """few_shot.json and report.md's table."""
+def _write_report(output_dir, results, config):
+    """few_shot.json and report.md (the table and the run)."""
     from keras_latent.evaluation.metadata import run_metadata
     from keras_latent.evaluation.report import write_study_report
 
@@ -87,7 +87,8 @@ def _write_report(output_dir, results, seed):
     write_study_report(output_dir, "few_shot", results,
                        title="Few-shot probes (test accuracy on the full test set)",
                        header=["labelled images", *methods], rows=rows,
-                       metadata=run_metadata(seed=seed))
+                       metadata=run_metadata(seed=config.seed,
+                                             precision=config.dtype_policy))
 
 
 if __name__ == "__main__":

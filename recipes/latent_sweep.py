@@ -56,12 +56,12 @@ def main(argv=None):
                 "test_accuracy": M.accuracy(splits.test.labels, logits),
             }
             print(results[f"c={channels}"][latent_dim])
-    _write_report(output_dir, results, args.seed)
+    _write_report(output_dir, results, config)
     finish(output_dir, {})
     return results
 
 
-def _write_report(output_dir, results, seed):
+def _write_report(output_dir, results, config):
     """sweep.json, the plot and report.md."""
     from keras_latent.evaluation import plots
     from keras_latent.evaluation.metadata import run_metadata
@@ -75,7 +75,8 @@ def _write_report(output_dir, results, seed):
                                "test probe accuracy"], rows=rows,
                        figures=[("latent_sweep.png", plots.TITLES["sweep"],
                                  plots.CAPTIONS["sweep"])],
-                       metadata=run_metadata(seed=seed))
+                       metadata=run_metadata(seed=config.seed,
+                                             precision=config.dtype_policy))
 
 
 if __name__ == "__main__":

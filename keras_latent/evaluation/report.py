@@ -427,8 +427,7 @@ def _run_section(run):
             f"- device: {run['device']} ({run['cpu_cores']} cores, load average "
             f"{run['load_average_1m']} at the end); precision: {run['precision']}",
             f"- seed: {run['seed']}; commit: {run['git_commit'] or 'not a git checkout'}",
-            f"- versions: {versions}",
-            f"- wall-clock: {phases}"]
+            f"- versions: {versions}"] + ([f"- wall-clock: {phases}"] if phases else [])
 
 
 def _plots_section(plot_files):
