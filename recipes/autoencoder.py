@@ -29,7 +29,9 @@ SETTINGS = {
         "batch_size": 128,
         "learning_rate": 2e-3,
         "loss": "mae",
-        "probe": MLP_PROBE,
+        # The probe also trains on the codes of 4 shifted copies (+-2 px) of each image:
+        # validation 98.60 % -> 99.05 % on the same frozen encoder (2 copies: 98.97 %).
+        "probe": {**MLP_PROBE, "augment": "shift_flip", "augmented_copies": 4},
         "probe_learning_rate": 3e-3,
     },
     # Sized to finish in about 20 minutes on a 2-core CPU with bfloat16 (--precision auto); on

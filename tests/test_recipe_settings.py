@@ -18,8 +18,9 @@ MNIST_CONV_32 = {"kind": "conv", "channels": [32, 64, 128], "kernel_sizes": 3, "
 
 # script: (experiment function, its kwargs, (epochs, batch size, learning rate), config extras)
 BEFORE = {
-    "mnist_autoencoder": ("autoencoder_experiment", dict(
-        architecture=MNIST_CONV_32, latent_dim=128, loss="mae", probe=MLP_PROBE,
+    "mnist_autoencoder": ("autoencoder_experiment", dict(  # probe copies added later, on purpose
+        architecture=MNIST_CONV_32, latent_dim=128, loss="mae",
+        probe={**MLP_PROBE, "augment": "shift_flip", "augmented_copies": 4},
         probe_learning_rate=3e-3), (30, 128, 2e-3), {}),
     "cifar_autoencoder": ("autoencoder_experiment", dict(
         architecture="cifar_conv", latent_dim=128, loss="mae",
