@@ -7,7 +7,6 @@ with their reconstructions side by side.
     python recipes/decoder_probe.py [--dataset D] [--classifier PATH] [--autoencoder PATH] [--quick]
 """
 
-
 from _plumbing import finish, recipe_parser, run_recipe, setup
 
 # Hyperparameters (edit freely; the same for every --dataset).

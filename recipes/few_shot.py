@@ -9,7 +9,6 @@ reports their accuracy on the full test set.
                                [--simclr PATH]
 """
 
-
 from _plumbing import finish, recipe_parser, run_recipe, setup
 
 from keras_latent import flags

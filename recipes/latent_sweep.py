@@ -8,7 +8,6 @@ channel count.
     python recipes/latent_sweep.py [--dataset mnist|cifar10|fashion_mnist] [--epochs N] [--quick]
 """
 
-
 from _plumbing import finish, recipe_parser, run_recipe, setup
 
 from keras_latent import flags
