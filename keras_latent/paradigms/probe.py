@@ -154,12 +154,13 @@ def _with_augmented_codes(encoder, dataset, images, labels, codes, augment, copi
 
 
 def train_random_baseline(splits, *, architecture="mnist_conv", latent_dim=128, head="linear",
-                          head_kwargs=None, num_labels=None,
+                          head_kwargs=None, num_labels=None, augment=None, augmented_copies=0,
                           config: TrainingConfig | None = None) -> TrainingRun:
-    """The probe on an untrained encoder of the same architecture: what random features give."""
+    """The probe on an untrained encoder of the same architecture: what random features give.
+    The probe settings are ``train_probe``'s, so the baseline gets the trained encoders' probe."""
     config = config or PROBE_CONFIG
     with training_scope(config):
         encoder = build_encoder(splits.image_shape, latent_dim, **architecture_config(architecture))
         adapt_whitening(encoder, splits.train.images)  # label-free, part of the architecture
     return train_probe(encoder, splits, head=head, head_kwargs=head_kwargs, num_labels=num_labels,
-                       config=config)
+                       augment=augment, augmented_copies=augmented_copies, config=config)

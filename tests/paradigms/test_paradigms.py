@@ -36,6 +36,17 @@ def random_baseline(mnist_small):
     return _test_accuracy(run.model, mnist_small.test)
 
 
+def test_random_baseline_gets_the_whole_probe_of_the_trained_encoders(mnist_small, monkeypatch):
+    # compare.py gives the baseline the autoencoder's probe, augmented copies included.
+    from keras_latent.paradigms import probe
+
+    seen = {}
+    monkeypatch.setattr(probe, "train_probe", lambda encoder, splits, **kwargs: seen.update(kwargs))
+    paradigms.train_random_baseline(mnist_small, architecture=TINY_CONV, latent_dim=LATENT_DIM,
+                                    head="mlp", augment="shift_flip", augmented_copies=2)
+    assert (seen["head"], seen["augment"], seen["augmented_copies"]) == ("mlp", "shift_flip", 2)
+
+
 @pytest.fixture(scope="module")
 def autoencoder_run(mnist_small):
     # float32: the threshold below was set for it; at this high constant rate a bfloat16 run
