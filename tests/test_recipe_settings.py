@@ -33,9 +33,11 @@ BEFORE = {
         architecture="cifar_fast", latent_dim=128, head_kwargs={"logit_scale": 1 / 9},
         augment={"translate": 2, "horizontal_flip": "alternate"}), (10, 1024, 1.5),
         {"base": "FAST_CLASSIFIER_CONFIG"}),
-    "mnist_simclr": ("simclr_experiment", dict(
+    "mnist_simclr": ("simclr_experiment", dict(  # probe copies added later, on purpose
         architecture="mnist_conv", latent_dim=128, temperature=0.2, reconstruction_weight=0.0,
-        projection_hidden=512, projection_dim=128, probe=MLP_PROBE, probe_learning_rate=3e-3),
+        projection_hidden=512, projection_dim=128,
+        probe={**MLP_PROBE, "augment": "shift_flip", "augmented_copies": 4},
+        probe_learning_rate=3e-3),
         (30, 256, 2e-3), {"warmup_epochs": 2}),
     "cifar_simclr": ("simclr_experiment", dict(
         architecture="cifar_fast", latent_dim=128, temperature=0.5, reconstruction_weight=0.0,
