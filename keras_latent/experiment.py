@@ -191,7 +191,8 @@ class _Timer:
 def autoencoder_experiment(splits, output_dir, *, architecture, latent_dim, config, loss="mae",
                            augment=None, probe=None, probe_config=None, tsne=2000,
                            method="autoencoder + frozen probe") -> dict:
-    """Autoencoder, then a classifier head on the frozen encoder.
+    """Autoencoder, then a classifier head on the frozen encoder. The report gives the probe's
+    accuracy with and without flip test-time augmentation (the plain one is the headline).
 
     ``probe`` is ``train_probe``'s head choice, e.g. ``{"head": "mlp", "head_kwargs": {...}}``
     (default: linear). The keyword arguments are the method's settings one by one, as the
@@ -218,7 +219,7 @@ def autoencoder_experiment(splits, output_dir, *, architecture, latent_dim, conf
                              output_dir / "autoencoder.keras")
     timer.lap("probe")
     return _report(run.model, splits, output_dir, method, run.history, tsne, probe_run.model,
-                   config=config, phases=timer.phases)
+                   flip_tta=True, config=config, phases=timer.phases)
 
 
 def classifier_experiment(splits, output_dir, *, architecture, latent_dim, config, head="linear",
@@ -252,7 +253,8 @@ def simclr_experiment(splits, output_dir, *, architecture, latent_dim, config, t
                       reconstruction_weight=0.0, probe=None, probe_config=None, num_labels=None,
                       tsne=2000, method=None, **simclr_kwargs) -> dict:
     """SimCLR (or the contrastive + denoising hybrid), then a frozen probe (``probe`` as in
-    ``autoencoder_experiment``). Settings one by one, as ``autoencoder_experiment``'s."""
+    ``autoencoder_experiment``, with and without flip test-time augmentation). Settings one by
+    one, as ``autoencoder_experiment``'s."""
     output_dir, timer = Path(output_dir), _Timer()
     config = _in_run_folder(config, output_dir)
     method = method or ("SimCLR + denoising, frozen probe" if reconstruction_weight
@@ -277,7 +279,7 @@ def simclr_experiment(splits, output_dir, *, architecture, latent_dim, config, t
                              output_dir / "simclr.keras", num_labels=num_labels)
     timer.lap("probe")
     return _report(run.model, splits, output_dir, method, run.history, tsne, probe_run.model,
-                   config=config, phases=timer.phases)
+                   flip_tta=True, config=config, phases=timer.phases)
 
 
 def random_baseline_experiment(splits, output_dir, *, architecture, latent_dim, config,

@@ -216,11 +216,12 @@ def discard_if_worker(output_dir) -> bool:
 
 
 def probe_config(settings: dict):
-    """The frozen-encoder probe's schedule (``PROBE_CONFIG``) at the learning rate that a
-    method's settings give it."""
+    """The frozen-encoder probe's schedule (``PROBE_CONFIG``) at the learning rate, and with the
+    epochs (``probe_epochs``, optional), that a method's settings give it."""
     from keras_latent.paradigms import PROBE_CONFIG
 
-    return PROBE_CONFIG.replace(learning_rate=settings["probe_learning_rate"])
+    epochs = settings.get("probe_epochs", PROBE_CONFIG.epochs)
+    return PROBE_CONFIG.replace(learning_rate=settings["probe_learning_rate"], epochs=epochs)
 
 
 def tsne_sample(args) -> int:

@@ -97,7 +97,9 @@ def test_a_dataset_script_passes_the_values_it_always_passed(captured, script):
     expected = dict(before, tsne=2000)
     if "probe_learning_rate" in expected:
         rate = expected.pop("probe_learning_rate")
-        expected["probe_config"] = paradigms.PROBE_CONFIG.replace(learning_rate=rate)
+        epochs = expected.pop("probe_epochs", paradigms.PROBE_CONFIG.epochs)
+        expected["probe_config"] = paradigms.PROBE_CONFIG.replace(learning_rate=rate,
+                                                                  epochs=epochs)
     assert kwargs.pop("config") == _expected_config(paradigms, numbers, extras)
     # What the old script did not pass must be the experiment's own default.
     for name in set(kwargs) - set(expected):
