@@ -115,3 +115,14 @@ def test_dataset_flag_picks_the_tables_row(captured, method):
     assert dict(captured(method, "--dataset", "cifar10")["kwargs"]) == cifar
     mnist = dict(captured(f"mnist_{method}")["kwargs"])
     assert dict(captured(method, "--dataset", "fashion_mnist")["kwargs"]) == mnist
+
+
+def test_probe_epochs_in_a_settings_row_set_the_probe_schedule(monkeypatch):
+    """``probe_epochs`` is optional: without it the probe keeps ``PROBE_CONFIG``'s epochs."""
+    monkeypatch.syspath_prepend(str(RECIPES))
+    from keras_latent import paradigms
+
+    plumbing = importlib.import_module("_plumbing")
+    shorter = plumbing.probe_config({"probe_learning_rate": 1e-3, "probe_epochs": 7})
+    assert (shorter.epochs, shorter.learning_rate) == (7, 1e-3)
+    assert plumbing.probe_config({"probe_learning_rate": 1e-3}).epochs == paradigms.PROBE_CONFIG.epochs
