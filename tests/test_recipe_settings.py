@@ -125,4 +125,5 @@ def test_probe_epochs_in_a_settings_row_set_the_probe_schedule(monkeypatch):
     plumbing = importlib.import_module("_plumbing")
     shorter = plumbing.probe_config({"probe_learning_rate": 1e-3, "probe_epochs": 7})
     assert (shorter.epochs, shorter.learning_rate) == (7, 1e-3)
-    assert plumbing.probe_config({"probe_learning_rate": 1e-3}).epochs == paradigms.PROBE_CONFIG.epochs
+    default = plumbing.probe_config({"probe_learning_rate": 1e-3})
+    assert default.epochs == paradigms.PROBE_CONFIG.epochs
