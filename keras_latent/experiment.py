@@ -17,7 +17,7 @@ import numpy as np
 
 from keras_latent import paradigms
 from keras_latent.evaluation import evaluate_model
-from keras_latent.evaluation.metadata import run_metadata
+from keras_latent.evaluation.metadata import training_metadata
 from keras_latent.errors import RunError
 from keras_latent.io import write_json_atomic
 from keras_latent.models import ModelFileError, load_model, save_model_atomic
@@ -75,8 +75,7 @@ def check_finite(run, what, good_file=None) -> None:
 
 def _report(model, splits, output_dir, method, history, tsne, classifier=None, flip_tta=False,
             config=None, phases=None):
-    metadata = run_metadata(seed=config.seed if config else None,
-                            precision=config.dtype_policy if config else None, phases=phases)
+    metadata = training_metadata(config, phases)
     return evaluate_model(model, splits, output_dir, method=method, history=history,
                           tsne_sample=tsne, classifier=classifier, flip_tta=flip_tta,
                           metadata=metadata)

@@ -55,7 +55,7 @@ def main(argv=None):
 def _write_report(output_dir, results, config):
     """decoder_probe.json and report.md (table and reconstructions)."""
     from keras_latent.evaluation import plots
-    from keras_latent.evaluation.metadata import run_metadata
+    from keras_latent.evaluation.metadata import training_metadata
     from keras_latent.evaluation.report import write_study_report
 
     figures = [(f"reconstructions_{name.split()[0]}.png", name,
@@ -64,8 +64,7 @@ def _write_report(output_dir, results, config):
                        title="Decoder probe: reconstruction MAE on the test set",
                        header=["latent space", "test MAE"],
                        rows=[[name, f"{mae:.4f}"] for name, mae in results.items()],
-                       figures=figures, metadata=run_metadata(seed=config.seed,
-                                             precision=config.dtype_policy))
+                       figures=figures, metadata=training_metadata(config))
 
 
 if __name__ == "__main__":

@@ -78,7 +78,7 @@ def main(argv=None):
 
 def _write_report(output_dir, results, config):
     """few_shot.json and report.md (the table and the run)."""
-    from keras_latent.evaluation.metadata import run_metadata
+    from keras_latent.evaluation.metadata import training_metadata
     from keras_latent.evaluation.report import write_study_report
 
     methods = list(next(iter(results.values())))
@@ -86,8 +86,7 @@ def _write_report(output_dir, results, config):
     write_study_report(output_dir, "few_shot", results,
                        title="Few-shot probes (test accuracy on the full test set)",
                        header=["labelled images", *methods], rows=rows,
-                       metadata=run_metadata(seed=config.seed,
-                                             precision=config.dtype_policy))
+                       metadata=training_metadata(config))
 
 
 if __name__ == "__main__":

@@ -63,7 +63,7 @@ def main(argv=None):
 def _write_report(output_dir, results, config):
     """sweep.json, the plot and report.md."""
     from keras_latent.evaluation import plots
-    from keras_latent.evaluation.metadata import run_metadata
+    from keras_latent.evaluation.metadata import training_metadata
     from keras_latent.evaluation.report import write_study_report
 
     plots.plot_sweep(results, path=output_dir / "latent_sweep.png")
@@ -74,8 +74,7 @@ def _write_report(output_dir, results, config):
                                "test probe accuracy"], rows=rows,
                        figures=[("latent_sweep.png", plots.TITLES["sweep"],
                                  plots.CAPTIONS["sweep"])],
-                       metadata=run_metadata(seed=config.seed,
-                                             precision=config.dtype_policy))
+                       metadata=training_metadata(config))
 
 
 if __name__ == "__main__":

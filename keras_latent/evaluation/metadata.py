@@ -41,6 +41,13 @@ def run_metadata(*, seed=None, precision=None, phases=None) -> dict:
     }
 
 
+def training_metadata(config, phases=None) -> dict:
+    """``run_metadata`` of a run trained with ``config`` (a ``TrainingConfig``; None gives no
+    seed or precision): the one place the experiments and study recipes take it from."""
+    return run_metadata(seed=getattr(config, "seed", None),
+                        precision=getattr(config, "dtype_policy", None), phases=phases)
+
+
 def device_description() -> str:
     """The GPU names when TensorFlow sees GPUs, else the CPU model."""
     try:

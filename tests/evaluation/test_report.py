@@ -218,6 +218,15 @@ def test_run_metadata_is_stored_and_reported(classifier, splits, tmp_path):
     assert "## Run" in markdown and "mixed_bfloat16" in markdown
 
 
+def test_training_metadata_takes_the_seed_and_precision_from_the_config():
+    from keras_latent.evaluation.metadata import training_metadata
+    from keras_latent.paradigms import TrainingConfig
+
+    run = training_metadata(TrainingConfig(seed=7, precision="float32"), {"probe": 1.26})
+    assert (run["seed"], run["precision"], run["phases_s"]) == (7, "float32", {"probe": 1.3})
+    assert training_metadata(None)["seed"] is None
+
+
 def test_the_commit_is_read_once_so_a_run_reports_the_code_it_started_with(monkeypatch):
     """``_plumbing.setup`` pins it at the start; a commit made during a long run must not
     relabel the run's results (seen: a 30-minute run named the commit made while it trained)."""
