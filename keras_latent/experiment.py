@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from keras_latent import paradigms
+from keras_latent.data import mirrors_images
 from keras_latent.evaluation import evaluate_model
 from keras_latent.evaluation.metadata import training_metadata
 from keras_latent.errors import RunError
@@ -73,12 +74,14 @@ def check_finite(run, what, good_file=None) -> None:
                            f"over it.{hint}")
 
 
-def _report(model, splits, output_dir, method, history, tsne, classifier=None, flip_tta=False,
-            config=None, phases=None):
-    metadata = training_metadata(config, phases)
+def _report(model, splits, output_dir, method, history, tsne, classifier=None, config=None,
+            phases=None):
+    """The evaluation of every experiment; a head's accuracy also with flip test-time
+    augmentation where mirror images are natural ones (not for digits)."""
     return evaluate_model(model, splits, output_dir, method=method, history=history,
-                          tsne_sample=tsne, classifier=classifier, flip_tta=flip_tta,
-                          metadata=metadata)
+                          tsne_sample=tsne, classifier=classifier,
+                          flip_tta=mirrors_images(splits.name),
+                          metadata=training_metadata(config, phases))
 
 
 #: Which phases of an experiment have finished in its output folder, and with what settings.
@@ -191,7 +194,7 @@ def autoencoder_experiment(splits, output_dir, *, architecture, latent_dim, conf
                            augment=None, probe=None, probe_config=None, tsne=2000,
                            method="autoencoder + frozen probe") -> dict:
     """Autoencoder, then a classifier head on the frozen encoder. The report gives the probe's
-    accuracy with and without flip test-time augmentation (the plain one is the headline).
+    accuracy, and on datasets of mirror-symmetric classes also with flip test-time augmentation.
 
     ``probe`` is ``train_probe``'s head choice, e.g. ``{"head": "mlp", "head_kwargs": {...}}``
     (default: linear). The keyword arguments are the method's settings one by one, as the
@@ -218,14 +221,15 @@ def autoencoder_experiment(splits, output_dir, *, architecture, latent_dim, conf
                              output_dir / "autoencoder.keras")
     timer.lap("probe")
     return _report(run.model, splits, output_dir, method, run.history, tsne, probe_run.model,
-                   flip_tta=True, config=config, phases=timer.phases)
+                   config=config, phases=timer.phases)
 
 
 def classifier_experiment(splits, output_dir, *, architecture, latent_dim, config, head="linear",
                           head_kwargs=None, augment="light", num_labels=None, tsne=2000,
                           method="classification-guided") -> dict:
-    """Encoder and head trained together on the labels; the report gives the accuracy with and
-    without flip test-time augmentation. Settings one by one, as ``autoencoder_experiment``'s."""
+    """Encoder and head trained together on the labels; the report gives the accuracy, and on
+    datasets of mirror-symmetric classes also with flip test-time augmentation. Settings one by
+    one, as ``autoencoder_experiment``'s."""
     output_dir, timer = Path(output_dir), _Timer()
     config = _in_run_folder(config, output_dir)
     phases = _Phases(output_dir, method, ["classifier"])
@@ -244,7 +248,7 @@ def classifier_experiment(splits, output_dir, *, architecture, latent_dim, confi
         save_model_atomic(run.model, output_dir / "classifier.keras")
         phases.finished("classifier", "classifier.keras", settings, checkpoints)
     timer.lap("training")
-    return _report(run.model, splits, output_dir, method, run.history, tsne, flip_tta=True,
+    return _report(run.model, splits, output_dir, method, run.history, tsne,
                    config=config, phases=timer.phases)
 
 
@@ -252,8 +256,7 @@ def simclr_experiment(splits, output_dir, *, architecture, latent_dim, config, t
                       reconstruction_weight=0.0, probe=None, probe_config=None, num_labels=None,
                       tsne=2000, method=None, **simclr_kwargs) -> dict:
     """SimCLR (or the contrastive + denoising hybrid), then a frozen probe (``probe`` as in
-    ``autoencoder_experiment``, with and without flip test-time augmentation). Settings one by
-    one, as ``autoencoder_experiment``'s."""
+    ``autoencoder_experiment``). Settings one by one, as ``autoencoder_experiment``'s."""
     output_dir, timer = Path(output_dir), _Timer()
     config = _in_run_folder(config, output_dir)
     method = method or ("SimCLR + denoising, frozen probe" if reconstruction_weight
@@ -278,7 +281,7 @@ def simclr_experiment(splits, output_dir, *, architecture, latent_dim, config, t
                              output_dir / "simclr.keras", num_labels=num_labels)
     timer.lap("probe")
     return _report(run.model, splits, output_dir, method, run.history, tsne, probe_run.model,
-                   flip_tta=True, config=config, phases=timer.phases)
+                   config=config, phases=timer.phases)
 
 
 def random_baseline_experiment(splits, output_dir, *, architecture, latent_dim, config,

@@ -5,7 +5,7 @@ See docs/ARCHITECTURE.md for the contracts the other layers rely on.
 
 from keras_latent.data.augment import AUGMENTATION_PRESETS
 from keras_latent.data.augment import Augmenter
-from keras_latent.data.augment import build_augmentation, resolve_augmentation
+from keras_latent.data.augment import build_augmentation, mirrors_images, resolve_augmentation
 from keras_latent.data.datasets import DATASETS
 from keras_latent.data.datasets import DatasetError
 from keras_latent.data.datasets import DatasetSplits
@@ -30,6 +30,7 @@ __all__ = [
     "contrastive_dataset",
     "encoding_dataset",
     "load_dataset",
+    "mirrors_images",
     "reconstruction_dataset",
     "supervised_dataset",
 ]

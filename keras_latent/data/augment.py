@@ -75,6 +75,13 @@ AUGMENTATION_PRESETS = {
 DATASET_FAMILIES = {"mnist": "gray", "fashion_mnist": "gray", "cifar10": "rgb"}
 
 
+def mirrors_images(dataset) -> bool:
+    """Whether a mirror image still shows the same class in ``dataset`` (a name or a family):
+    its "shift_flip" preset flips, and flip test-time augmentation applies. Digits: no."""
+    family = DATASET_FAMILIES.get(dataset, dataset)
+    return bool(AUGMENTATION_PRESETS.get(family, {}).get("shift_flip", {}).get("horizontal_flip"))
+
+
 def build_augmentation(dataset, preset, *, strength=1.0, seed=None, **overrides):
     """An ``Augmenter`` for ``dataset`` (a dataset name or a family, "rgb" / "gray").
 

@@ -14,6 +14,7 @@ from keras_latent.data.augment import (
     _gaussian_blur,
     _random_resized_crop,
     build_augmentation,
+    mirrors_images,
     resolve_augmentation,
 )
 
@@ -31,6 +32,12 @@ def test_presets_are_data_with_known_settings():
             assert set(settings) <= set(DEFAULT_SETTINGS)
     simclr = AUGMENTATION_PRESETS["rgb"]["simclr"]
     assert simclr["crop_scale"] == (0.08, 1.0) and simclr["grayscale_probability"] == 0.2
+
+
+def test_only_datasets_of_mirror_symmetric_classes_are_mirrored():
+    """Flip augmentation and flip TTA follow this: a mirrored digit is not the same digit."""
+    assert mirrors_images("cifar10") and mirrors_images("rgb")
+    assert not any(mirrors_images(name) for name in ("mnist", "fashion_mnist", "gray", "other"))
 
 
 @pytest.mark.parametrize("dataset, shape", [("cifar10", (8, 32, 32, 3)), ("mnist", (8, 28, 28, 1))])
