@@ -44,7 +44,7 @@ SETTINGS = {
         "learning_rate": 2e-3,
         "loss": "mae",
         # On CIFAR-10 the probe also trains on the codes of 2 shifted / mirrored copies of
-        # each image. 4 copies gave val 62.46 % (2: 60.84 %) but a 21.5-minute run; with
+        # each image. 4 copies gave val 62.46 % (2: 60.82 %) but a 21.5-minute run; with
         # "probe_epochs": 15, val 61.36 % (docs/RESULTS.md).
         "probe": {**MLP_PROBE, "augment": "shift_flip", "augmented_copies": 2},
         "probe_learning_rate": 3e-3,
