@@ -39,8 +39,8 @@ BEFORE = {
         probe={**MLP_PROBE, "augment": "shift_flip", "augmented_copies": 4},
         probe_learning_rate=3e-3),
         (30, 256, 2e-3), {"warmup_epochs": 2}),
-    "cifar_simclr": ("simclr_experiment", dict(
-        architecture="cifar_fast", latent_dim=128, temperature=0.5, reconstruction_weight=0.0,
+    "cifar_simclr": ("simclr_experiment", dict(  # temperature 0.5 -> 0.2 later, on purpose
+        architecture="cifar_fast", latent_dim=128, temperature=0.2, reconstruction_weight=0.0,
         projection_hidden=512, projection_dim=128, probe=MLP_PROBE, probe_learning_rate=3e-3),
         (16, 512, 1e-3), {"warmup_epochs": 1}),
 }
