@@ -22,9 +22,10 @@ BEFORE = {
         architecture=MNIST_CONV_32, latent_dim=128, loss="mae",
         probe={**MLP_PROBE, "augment": "shift_flip", "augmented_copies": 4},
         probe_learning_rate=3e-3), (30, 128, 2e-3), {}),
-    "cifar_autoencoder": ("autoencoder_experiment", dict(
+    "cifar_autoencoder": ("autoencoder_experiment", dict(  # wider probe head later, on purpose
         architecture="cifar_conv", latent_dim=128, loss="mae",
-        probe={**MLP_PROBE, "augment": "shift_flip", "augmented_copies": 2},
+        probe={"head": "mlp", "head_kwargs": {"widths": [1024], "dropout": 0.5},
+               "augment": "shift_flip", "augmented_copies": 2},
         probe_learning_rate=3e-3), (10, 128, 2e-3), {}),
     "mnist_classifier": ("classifier_experiment", dict(
         architecture={**MNIST_CONV_32, "convs_per_stage": 2, "dropout": 0.3}, latent_dim=128,
