@@ -35,7 +35,7 @@ SETTINGS = {
         "probe_learning_rate": 3e-3,
     },
     # Sized to finish in about 20 minutes on a 2-core CPU with bfloat16 (--precision auto).
-    # --epochs 30 (an hour on that CPU, far less on a GPU) reconstructs much better (test MAE
+    # --epochs 30 (an hour on that CPU; not timed on a GPU) reconstructs much better (test MAE
     # 0.0493 against 0.0588) but probes only 0.7 points better (62.96 %; docs/RESULTS.md).
     "cifar10": {
         "architecture": "cifar_conv",  # conv-conv-pool stages 32-64-128 with batch norm
