@@ -126,15 +126,26 @@ def _batched(images, labels, batch_size, to_element, augment, shuffle, seed, dro
         return to_element(x, tf.gather(labels, index), batch_seed, **extra)
 
     dataset = dataset.map(load, num_parallel_calls=AUTOTUNE, deterministic=True)
-    return dataset.prefetch(AUTOTUNE).with_options(_sharded_by_data())
+    return dataset.prefetch(AUTOTUNE).with_options(_pipeline_options())
 
 
-def _sharded_by_data():
-    """Under a multi-worker strategy every worker builds the same global batches (same seeds)
+def _pipeline_options():
+    """Shard by data, and no model-based autotuning.
+
+    Under a multi-worker strategy every worker builds the same global batches (same seeds)
     and keeps its share of each: in-memory arrays have no files for TensorFlow's default
-    (FILE, then DATA with a warning) to shard by."""
+    (FILE, then DATA with a warning) to shard by.
+
+    Autotuning is off because its optimisation thread stalled training: ``fit`` makes a new
+    iterator every epoch, and deleting the old one waited (idle, in
+    ``RootDataset::Iterator::~Iterator``) for that thread's next wake-up, up to about a minute,
+    in some epochs of the CIFAR-10 runs (docs/PERFORMANCE.md). Without it the parallel map runs
+    one call per core and the prefetch buffer still grows on demand, which is all these
+    gather-and-augment maps need.
+    """
     options = tf.data.Options()
     options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    options.autotune.enabled = False
     return options
 
 

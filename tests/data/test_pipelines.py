@@ -118,6 +118,19 @@ def test_encoding_keeps_order_and_remainder(images):
     np.testing.assert_allclose(np.concatenate(batches), images / 255.0, atol=1e-6)
 
 
+@pytest.mark.parametrize("build", [
+    lambda x, y, a: reconstruction_dataset(x, 8),
+    lambda x, y, a: supervised_dataset(x, y, 8),
+    lambda x, y, a: contrastive_dataset(x, 8, augment=a),
+    lambda x, y, a: encoding_dataset(x, 8),
+], ids=["reconstruction", "supervised", "contrastive", "encoding"])
+def test_pipelines_shard_by_data_without_the_autotune_thread(images, labels, augment, build):
+    # Deleting an autotuned iterator waited for the tuner's thread, up to ~1 min per epoch.
+    options = build(images, labels, augment).options()
+    assert options.autotune.enabled is False
+    assert options.experimental_distribute.auto_shard_policy == tf.data.experimental.AutoShardPolicy.DATA
+
+
 def test_normalize_applies_to_inputs_only(images):
     mean, std = (0.5, 0.4, 0.3), (0.2, 0.2, 0.2)
     x, target = next(iter(reconstruction_dataset(images, 4, shuffle=False, normalize=(mean, std))))
