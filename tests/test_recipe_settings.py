@@ -22,11 +22,13 @@ BEFORE = {
         architecture=MNIST_CONV_32, latent_dim=128, loss="mae",
         probe={**MLP_PROBE, "augment": "shift_flip", "augmented_copies": 4},
         probe_learning_rate=3e-3), (30, 128, 2e-3), {}),
-    "cifar_autoencoder": ("autoencoder_experiment", dict(  # wider probe head later, on purpose
-        architecture="cifar_conv", latent_dim=128, loss="mae",
+    "cifar_autoencoder": ("autoencoder_experiment", dict(  # SiLU, 9 epochs later, on purpose
+        architecture={"kind": "conv", "channels": [32, 64, 128], "kernel_sizes": 3, "strides": 2,
+                      "pooling": "max", "convs_per_stage": 2, "batch_norm": True,
+                      "activation": "silu", "dropout": 0.2}, latent_dim=128, loss="mae",
         probe={"head": "mlp", "head_kwargs": {"widths": [1024], "dropout": 0.5},
                "augment": "shift_flip", "augmented_copies": 2},
-        probe_learning_rate=3e-3), (10, 128, 2e-3), {}),
+        probe_learning_rate=3e-3), (9, 128, 2e-3), {}),
     "mnist_classifier": ("classifier_experiment", dict(
         architecture={**MNIST_CONV_32, "convs_per_stage": 2, "dropout": 0.3}, latent_dim=128,
         augment={"crop_scale": (0.8, 1.0), "crop_ratio": (0.9, 1.1)}), (15, 128, 2e-3), {}),
