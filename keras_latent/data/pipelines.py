@@ -137,11 +137,9 @@ def _pipeline_options():
     (FILE, then DATA with a warning) to shard by.
 
     Autotuning is off because its optimisation thread stalled training: ``fit`` makes a new
-    iterator every epoch, and deleting the old one waited (idle, in
-    ``RootDataset::Iterator::~Iterator``) for that thread's next wake-up, up to about a minute,
-    in some epochs of the CIFAR-10 runs (docs/PERFORMANCE.md). Without it the parallel map runs
-    one call per core and the prefetch buffer still grows on demand, which is all these
-    gather-and-augment maps need.
+    iterator every epoch, and deleting the old one waited idle (in
+    ``RootDataset::Iterator::~Iterator``) for that thread, up to about a minute, in some epochs
+    of the CIFAR-10 runs. Turning it off cost no measurable throughput (docs/PERFORMANCE.md).
     """
     options = tf.data.Options()
     options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
