@@ -14,6 +14,7 @@ from keras_latent.data.datasets import Split
 from keras_latent.data.datasets import load_dataset
 from keras_latent.data.pipelines import contrastive_dataset
 from keras_latent.data.pipelines import encoding_dataset
+from keras_latent.data.pipelines import prediction_dataset
 from keras_latent.data.pipelines import reconstruction_dataset
 from keras_latent.data.pipelines import supervised_dataset
 
@@ -31,6 +32,7 @@ __all__ = [
     "encoding_dataset",
     "load_dataset",
     "mirrors_images",
+    "prediction_dataset",
     "reconstruction_dataset",
     "supervised_dataset",
 ]

@@ -94,6 +94,26 @@ def encoding_dataset(images, batch_size, *, normalize=None):
     return _batched(images, None, batch_size, to_input, None, False, 0, drop_remainder=False)
 
 
+def prediction_dataset(array, batch_size):
+    """In-order batches of any in-memory array for ``model.predict``: uint8 images scaled to
+    [0, 1] a batch at a time (a split never sits in memory as float32), anything else as float32.
+
+    Keras' own adapter for a NumPy array leaves tf.data autotuning on, and deleting its
+    iterator stalled a ``predict`` call by seconds now and then (docs/PERFORMANCE.md).
+    """
+    array = np.asarray(array)
+    _checked_batch_size(batch_size)
+    if len(array) == 0:
+        raise ValueError("no images to run the model on.")
+    if array.dtype == np.uint8:
+        data = tf.data.Dataset.from_tensor_slices(array).batch(batch_size)
+        data = data.map(lambda x: tf.cast(x, tf.float32) / 255.0, num_parallel_calls=AUTOTUNE)
+    else:
+        data = tf.data.Dataset.from_tensor_slices(array.astype("float32", copy=False))
+        data = data.batch(batch_size)
+    return data.prefetch(AUTOTUNE).with_options(_pipeline_options())
+
+
 # --------------------------------------------------------------------------------------------
 
 

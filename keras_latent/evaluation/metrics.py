@@ -3,7 +3,8 @@
 Everything here is framework-free (NumPy + scikit-learn) so the same functions score a Keras
 model, a saved ``.npz`` of codes or a callback's mid-training snapshot. The only model-aware
 pieces are :func:`predict_in_batches` / :func:`encode`, which feed uint8 images to
-``model.predict`` a chunk at a time so a whole training split never sits in memory as float32.
+``model.predict`` through the data layer's pipeline, scaled a batch at a time, so a whole
+training split never sits in memory as float32.
 t-SNE lives here too (:func:`tsne_embeddings`): its coordinates are results that reports store
 and comparisons reuse; ``plots`` only draws them.
 """
@@ -190,17 +191,13 @@ def silhouette(z, y, sample: int = 2000, seed: int = 0, metric: str = "cosine") 
 # --------------------------------------------------------------------------- running models
 
 
-def predict_in_batches(model, images, batch_size: int = 256, chunk: int = 8192) -> np.ndarray:
-    """``model.predict`` over uint8 (or float) images, scaled to [0, 1] a chunk at a time."""
-    images = np.asarray(images)
-    if len(images) == 0:
-        raise ValueError("no images to run the model on.")
-    outputs = [
-        np.asarray(model.predict(to_unit_float(images[start:start + chunk]),
-                                 batch_size=batch_size, verbose=0))
-        for start in range(0, len(images), chunk)
-    ]
-    return np.concatenate(outputs, axis=0)
+def predict_in_batches(model, images, batch_size: int = 256) -> np.ndarray:
+    """``model.predict`` over uint8 images (scaled to [0, 1] a batch at a time) or any float
+    array, fed by the data layer's in-order pipeline."""
+    from keras_latent.data.pipelines import prediction_dataset  # TensorFlow: only here
+
+    batches = prediction_dataset(images, batch_size)
+    return np.asarray(model.predict(batches, verbose=0))
 
 
 def encode(model, images, batch_size: int = 256) -> np.ndarray:

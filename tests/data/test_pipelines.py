@@ -8,6 +8,7 @@ from keras_latent.data import (
     build_augmentation,
     contrastive_dataset,
     encoding_dataset,
+    prediction_dataset,
     reconstruction_dataset,
     supervised_dataset,
 )
@@ -123,7 +124,8 @@ def test_encoding_keeps_order_and_remainder(images):
     lambda x, y, a: supervised_dataset(x, y, 8),
     lambda x, y, a: contrastive_dataset(x, 8, augment=a),
     lambda x, y, a: encoding_dataset(x, 8),
-], ids=["reconstruction", "supervised", "contrastive", "encoding"])
+    lambda x, y, a: prediction_dataset(x, 8),
+], ids=["reconstruction", "supervised", "contrastive", "encoding", "prediction"])
 def test_pipelines_shard_by_data_without_the_autotune_thread(images, labels, augment, build):
     # Deleting an autotuned iterator waited for the tuner's thread, up to ~1 min per epoch.
     options = build(images, labels, augment).options()

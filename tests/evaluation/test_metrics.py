@@ -79,23 +79,35 @@ def test_codes_with_nan_are_rejected():
 
 
 class _Doubler:
-    """A stand-in model: records batch sizes and returns 2x its input, flattened."""
+    """A stand-in model: records each batch it is fed and returns 2x its input, flattened."""
 
     def __init__(self):
-        self.calls = []
+        self.batches = []
 
     def predict(self, x, batch_size=None, verbose=None):
-        self.calls.append((x.dtype, len(x), verbose))
-        return 2.0 * x.reshape(len(x), -1)
+        assert verbose == 0
+        self.batches = [np.asarray(batch) for batch in x]
+        return np.concatenate([2.0 * b.reshape(len(b), -1) for b in self.batches])
 
 
-def test_predict_in_batches_scales_uint8_and_chunks():
-    images = np.full((5, 2, 2, 1), 255, dtype=np.uint8)
+def test_predict_in_batches_scales_uint8_batch_by_batch_in_order():
+    images = np.arange(5 * 4, dtype=np.uint8).reshape(5, 2, 2, 1)
     model = _Doubler()
-    out = metrics.predict_in_batches(model, images, chunk=2)
-    np.testing.assert_allclose(out, np.full((5, 4), 2.0))
-    assert [n for _, n, _ in model.calls] == [2, 2, 1]
-    assert all(dtype == np.float32 and verbose == 0 for dtype, _, verbose in model.calls)
+    out = metrics.predict_in_batches(model, images, batch_size=2)
+    np.testing.assert_allclose(out, 2.0 * images.reshape(5, 4) / 255.0, rtol=1e-6)
+    assert [len(b) for b in model.batches] == [2, 2, 1]
+    assert all(b.dtype == np.float32 for b in model.batches)
+
+
+def test_predict_in_batches_takes_float_codes_as_they_are():
+    codes = np.linspace(-3, 3, 12).reshape(6, 2)
+    out = metrics.predict_in_batches(_Doubler(), codes, batch_size=4)
+    np.testing.assert_allclose(out, 2.0 * codes, rtol=1e-6)
+
+
+def test_predict_in_batches_refuses_an_empty_array():
+    with pytest.raises(ValueError, match="no images"):
+        metrics.predict_in_batches(_Doubler(), np.zeros((0, 2, 2, 1), dtype=np.uint8))
 
 
 def test_encode_goes_through_the_encoder_attribute():
