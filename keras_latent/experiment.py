@@ -75,13 +75,13 @@ def check_finite(run, what, good_file=None) -> None:
 
 
 def _report(model, splits, output_dir, method, history, tsne, classifier=None, config=None,
-            phases=None):
+            phases=None, codes=None):
     """The evaluation of every experiment; a head's accuracy also with flip test-time
     augmentation where mirror images are natural ones (not for digits)."""
     return evaluate_model(model, splits, output_dir, method=method, history=history,
                           tsne_sample=tsne, classifier=classifier,
                           flip_tta=mirrors_images(splits.name),
-                          metadata=training_metadata(config, phases))
+                          metadata=training_metadata(config, phases), codes=codes)
 
 
 #: Which phases of an experiment have finished in its output folder, and with what settings.
@@ -221,7 +221,7 @@ def autoencoder_experiment(splits, output_dir, *, architecture, latent_dim, conf
                              output_dir / "autoencoder.keras")
     timer.lap("probe")
     return _report(run.model, splits, output_dir, method, run.history, tsne, probe_run.model,
-                   config=config, phases=timer.phases)
+                   config=config, phases=timer.phases, codes=probe_run.codes)
 
 
 def classifier_experiment(splits, output_dir, *, architecture, latent_dim, config, head="linear",
@@ -281,7 +281,7 @@ def simclr_experiment(splits, output_dir, *, architecture, latent_dim, config, t
                              output_dir / "simclr.keras", num_labels=num_labels)
     timer.lap("probe")
     return _report(run.model, splits, output_dir, method, run.history, tsne, probe_run.model,
-                   config=config, phases=timer.phases)
+                   config=config, phases=timer.phases, codes=probe_run.codes)
 
 
 def random_baseline_experiment(splits, output_dir, *, architecture, latent_dim, config,
@@ -298,7 +298,7 @@ def random_baseline_experiment(splits, output_dir, *, architecture, latent_dim, 
     save_model_atomic(run.model, output_dir / "probe.keras")
     # Reported as the encoder with its probe, like the trained encoders' rows it sits beside.
     return _report(run.model.encoder, splits, output_dir, method, run.history, tsne, run.model,
-                   config=config)
+                   config=config, codes=run.codes)
 
 
 def _phase_config(config, checkpoints):

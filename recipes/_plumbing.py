@@ -217,11 +217,14 @@ def discard_if_worker(output_dir) -> bool:
 
 def probe_config(settings: dict):
     """The frozen-encoder probe's schedule (``PROBE_CONFIG``) at the learning rate, and with the
-    epochs (``probe_epochs``, optional), that a method's settings give it."""
+    epochs and batch size (``probe_epochs``, ``probe_batch_size``, optional), that a method's
+    settings give it."""
     from keras_latent.paradigms import PROBE_CONFIG
 
     epochs = settings.get("probe_epochs", PROBE_CONFIG.epochs)
-    return PROBE_CONFIG.replace(learning_rate=settings["probe_learning_rate"], epochs=epochs)
+    batch_size = settings.get("probe_batch_size", PROBE_CONFIG.batch_size)
+    return PROBE_CONFIG.replace(learning_rate=settings["probe_learning_rate"], epochs=epochs,
+                                batch_size=batch_size)
 
 
 def tsne_sample(args) -> int:

@@ -22,13 +22,14 @@ BEFORE = {
         architecture=MNIST_CONV_32, latent_dim=128, loss="mae",
         probe={**MLP_PROBE, "augment": "shift_flip", "augmented_copies": 4},
         probe_learning_rate=3e-3), (30, 128, 2e-3), {}),
-    "cifar_autoencoder": ("autoencoder_experiment", dict(  # SiLU, 9 epochs later, on purpose
+    # SiLU, 9 epochs, average pooling and probe batches of 512 later, on purpose
+    "cifar_autoencoder": ("autoencoder_experiment", dict(
         architecture={"kind": "conv", "channels": [32, 64, 128], "kernel_sizes": 3, "strides": 2,
-                      "pooling": "max", "convs_per_stage": 2, "batch_norm": True,
+                      "pooling": "avg", "convs_per_stage": 2, "batch_norm": True,
                       "activation": "silu", "dropout": 0.2}, latent_dim=128, loss="mae",
         probe={"head": "mlp", "head_kwargs": {"widths": [1024], "dropout": 0.5},
                "augment": "shift_flip", "augmented_copies": 2},
-        probe_learning_rate=3e-3), (9, 128, 2e-3), {}),
+        probe_learning_rate=3e-3, probe_batch_size=512), (9, 128, 2e-3), {}),
     "mnist_classifier": ("classifier_experiment", dict(
         architecture={**MNIST_CONV_32, "convs_per_stage": 2, "dropout": 0.3}, latent_dim=128,
         augment={"crop_scale": (0.8, 1.0), "crop_ratio": (0.9, 1.1)}), (15, 128, 2e-3), {}),
@@ -101,8 +102,9 @@ def test_a_dataset_script_passes_the_values_it_always_passed(captured, script):
     if "probe_learning_rate" in expected:
         rate = expected.pop("probe_learning_rate")
         epochs = expected.pop("probe_epochs", paradigms.PROBE_CONFIG.epochs)
-        expected["probe_config"] = paradigms.PROBE_CONFIG.replace(learning_rate=rate,
-                                                                  epochs=epochs)
+        batch_size = expected.pop("probe_batch_size", paradigms.PROBE_CONFIG.batch_size)
+        expected["probe_config"] = paradigms.PROBE_CONFIG.replace(
+            learning_rate=rate, epochs=epochs, batch_size=batch_size)
     assert kwargs.pop("config") == _expected_config(paradigms, numbers, extras)
     # What the old script did not pass must be the experiment's own default.
     for name in set(kwargs) - set(expected):

@@ -28,10 +28,12 @@ from keras_latent.schedules import Triangular
 
 @dataclasses.dataclass
 class TrainingRun:
-    """What a paradigm returns: the trained model and its per-epoch history."""
+    """What a paradigm returns: the trained model and its per-epoch history; a probe also its
+    frozen encoder's codes by split name, which the evaluation reuses instead of encoding again."""
 
     model: Any
     history: dict
+    codes: dict | None = None
 
 
 def architecture_config(architecture, *, total_steps: int | None = None) -> dict:

@@ -102,6 +102,10 @@ def train_probe(encoder, splits, *, head="linear", head_kwargs=None, num_labels=
             training set. The encoder stays frozen; the head sees more of what each class looks
             like in code space, for one extra encoder pass per copy.
         config: defaults to ``PROBE_CONFIG``.
+
+    Returns:
+        A ``TrainingRun`` whose ``codes`` hold the frozen encoder's codes of the val split and,
+        unless ``num_labels`` drew a subset, of the train split.
     """
     config = config or PROBE_CONFIG
     check_images(encoder.input_shape, splits)
@@ -111,11 +115,15 @@ def train_probe(encoder, splits, *, head="linear", head_kwargs=None, num_labels=
         chosen = labelled_subset(train_y, num_labels, seed=config.seed)
         train_x, train_y = train_x[chosen], train_y[chosen]
     train_z = encode(encoder, train_x)
+    has_val = len(splits.val) > 0
+    val_data = (encode(encoder, splits.val.images), splits.val.labels) if has_val else None
+    # The whole splits' codes (not a few-shot subset's), for the evaluation to reuse.
+    codes = {"val": val_data[0]} if has_val else {}
+    if num_labels is None:
+        codes["train"] = train_z
     if augmented_copies:
         train_z, train_y = _with_augmented_codes(encoder, splits.name, train_x, train_y, train_z,
                                                  augment, augmented_copies, config.seed)
-    has_val = len(splits.val) > 0
-    val_data = (encode(encoder, splits.val.images), splits.val.labels) if has_val else None
 
     with training_scope(config):
         probe_head = _standardized(_head(head, train_z.shape[-1], splits.num_classes, head_kwargs),
@@ -136,7 +144,7 @@ def train_probe(encoder, splits, *, head="linear", head_kwargs=None, num_labels=
         classifier = Classifier(encoder, probe_head, freeze_encoder=True)
         compile_classifier(classifier, make_optimizer(config, steps), config.jit_compile)
         build_optimizer(classifier)  # so that classifier.save() reloads without a warning
-    return TrainingRun(classifier, history.history)
+    return TrainingRun(classifier, history.history, codes=codes)
 
 
 def _with_augmented_codes(encoder, dataset, images, labels, codes, augment, copies, seed):

@@ -160,6 +160,27 @@ def test_a_given_probe_gives_the_accuracy_and_its_head_kind_is_named(autoencoder
         assert metrics["accuracy"]["test"] == pytest.approx(np.mean(predicted == splits.test.labels))
 
 
+def test_codes_given_for_a_split_are_reused_not_encoded_again(autoencoder, splits, tmp_path,
+                                                             monkeypatch, capsys):
+    model, _ = autoencoder
+    plain = report.evaluate_model(model, splits, tmp_path / "plain", tsne_sample=TSNE_SAMPLE,
+                                  verbose=False)
+    encoded = []
+    encode = report.metrics.encode
+    monkeypatch.setattr(report.metrics, "encode",
+                        lambda m, images, **kw: encoded.append(int(images.sum())) or encode(m, images, **kw))
+    train_codes = encode(model, splits.train.images)
+    reused = report.evaluate_model(model, splits, tmp_path / "reused", tsne_sample=TSNE_SAMPLE,
+                                   codes={"train": train_codes, "val": train_codes[:3]})
+    # train reused; val given with the wrong count, so encoded again (as test is)
+    def tag(split):
+        return int(split.images.sum())
+    assert tag(splits.train) not in encoded
+    assert tag(splits.val) in encoded and tag(splits.test) in encoded
+    assert reused["accuracy"] == plain["accuracy"] and reused["mae"] == plain["mae"]
+    assert "the train codes reused from the probe" in capsys.readouterr().out
+
+
 def test_simclr_and_plain_encoder_reports(simclr, splits, tmp_path):
     assert report.model_kind(simclr) == "simclr"
     result = report.evaluate_model(simclr, splits, tmp_path / "simclr", tsne_sample=TSNE_SAMPLE,

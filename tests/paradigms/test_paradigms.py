@@ -94,6 +94,10 @@ def test_probe_on_autoencoder_beats_random_encoder(autoencoder_run, mnist_small,
     assert all(np.array_equal(b, a) for b, a in zip(before, after)), "probe moved the encoder"
     assert _falls(probe.history["loss"])
     assert _test_accuracy(probe.model, mnist_small.test) > random_baseline
+    # The codes it encoded are the encoder's, for the evaluation to reuse.
+    for name in ("train", "val"):
+        expected = encoder.predict(getattr(mnist_small, name).images / 255.0, verbose=0)
+        np.testing.assert_allclose(probe.codes[name], expected, rtol=1e-5, atol=1e-5)
 
 
 def test_classifier_learns_and_its_encoder_beats_random(mnist_small, fast_config, random_baseline):
@@ -154,6 +158,7 @@ def test_few_shot_probe_trains_on_n_labels(autoencoder_run, mnist_small):
                                 config=config)
     # 50 labelled examples in batches of 10: five optimizer steps per epoch.
     assert int(run.model.head.optimizer.iterations.numpy()) == 20 * 5
+    assert set(run.codes) == {"val"}  # a subset's codes are not the train split's
     assert _test_accuracy(run.model, mnist_small.test) > 0.2
 
 
