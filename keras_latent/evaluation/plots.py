@@ -20,6 +20,7 @@ from matplotlib.figure import Figure
 from keras_latent.evaluation.metrics import (  # noqa: F401
     TSNEEmbeddings,
     embed_tsne,
+    predict_in_batches,
     to_unit_float,
     tsne_embeddings,
 )
@@ -153,11 +154,11 @@ def interpolate(autoencoder, image_a, image_b, steps: int = 10,
         )
     if int(steps) < 2:
         raise ValueError(f"steps must be >= 2 to include both ends, got {steps}.")
-    pair = to_unit_float(np.stack([np.asarray(image_a), np.asarray(image_b)]))
-    codes = np.asarray(encoder.predict(pair, batch_size=batch_size, verbose=0))
+    pair = np.stack([np.asarray(image_a), np.asarray(image_b)])  # uint8 is scaled when fed
+    codes = predict_in_batches(encoder, pair, batch_size=batch_size)
     weights = np.linspace(0.0, 1.0, int(steps), dtype="float32")[:, None]
     path_codes = (1.0 - weights) * codes[0] + weights * codes[1]
-    return np.asarray(decoder.predict(path_codes, batch_size=batch_size, verbose=0))
+    return predict_in_batches(decoder, path_codes, batch_size=batch_size)
 
 
 def plot_interpolation(decoded_strip, *, path=None) -> Figure:

@@ -55,8 +55,8 @@ def test_interpolate_decodes_the_straight_line_incl_both_ends():
         def __init__(self, fn):
             self.fn = fn
 
-        def predict(self, x, batch_size=None, verbose=None):
-            return self.fn(np.asarray(x))
+        def predict(self, batches, batch_size=None, verbose=None):
+            return self.fn(np.concatenate([np.asarray(batch) for batch in batches]))
 
     class FakeAutoencoder:
         encoder = Linear(lambda x: x.reshape(len(x), -1).mean(axis=1, keepdims=True))
