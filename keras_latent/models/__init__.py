@@ -13,7 +13,12 @@ from keras_latent.models.composite import (  # noqa: F401
 )
 from keras_latent.models.decoders import build_decoder  # noqa: F401
 from keras_latent.models.encoders import build_encoder  # noqa: F401
-from keras_latent.models.heads import linear_head, mlp_head, projection_head  # noqa: F401
+from keras_latent.models.heads import (  # noqa: F401
+    HeadEnsemble,
+    linear_head,
+    mlp_head,
+    projection_head,
+)
 from keras_latent.models.presets import PRESETS, get_preset  # noqa: F401
 from keras_latent.models.saving import (  # noqa: F401
     ModelFileError,

@@ -1,9 +1,15 @@
-"""Heads: shapes, logits (no softmax), and the projection head's layout."""
+"""Heads: shapes, logits (no softmax), the projection head's layout, and head ensembles."""
 
 import numpy as np
 import pytest
 
-from keras_latent.models import ModelConfigError, linear_head, mlp_head, projection_head
+from keras_latent.models import (
+    HeadEnsemble,
+    ModelConfigError,
+    linear_head,
+    mlp_head,
+    projection_head,
+)
 
 
 def codes(latent_dim, n=3):
@@ -65,3 +71,61 @@ def test_heads_output_float32_under_mixed_precision():
     for head in heads:
         assert head.get_layer("hidden1" if head.name == "head" else "hidden").compute_dtype == "float16"
         assert keras.backend.standardize_dtype(head(codes(8)).dtype) == "float32"
+
+
+def _softmax(logits):
+    e = np.exp(logits - logits.max(axis=-1, keepdims=True))
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def _ensemble(members=3, latent_dim=8, classes=4):
+    import keras
+
+    keras.utils.set_random_seed(0)
+    return HeadEnsemble([mlp_head(latent_dim, classes, widths=(16,)) for _ in range(members)])
+
+
+def test_head_ensemble_predicts_the_members_mean_probability():
+    ensemble = _ensemble()
+    z = codes(8, n=5) * 3
+    member_probabilities = [_softmax(np.asarray(m(z))) for m in ensemble.members]
+    logits = np.asarray(ensemble(z))
+    assert logits.shape == (5, 4) and ensemble.compute_output_shape((None, 8)) == (None, 4)
+    np.testing.assert_allclose(_softmax(logits), np.mean(member_probabilities, axis=0), atol=1e-6)
+    np.testing.assert_allclose(np.log(np.mean(member_probabilities, axis=0)), logits, atol=1e-5)
+
+
+def test_head_ensemble_scores_each_member_on_its_own_loss():
+    """The loss is the mean of the members' own cross-entropies (independent members), not the
+    cross-entropy of the averaged output (one wide head)."""
+    import keras
+
+    ensemble = _ensemble()
+    ensemble.compile(optimizer="adam",
+                     loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    z, y = codes(8, n=6) * 3, np.array([0, 1, 2, 3, 0, 1])
+    member_ce = [-np.log(_softmax(np.asarray(m(z)))[np.arange(6), y]).mean() for m in ensemble.members]
+    y_pred = ensemble(z)
+    loss = float(ensemble.compute_loss(z, y, y_pred, training=False))
+    np.testing.assert_allclose(loss, np.mean(member_ce), rtol=1e-5)
+    joint = -np.log(_softmax(np.asarray(y_pred))[np.arange(6), y]).mean()
+    assert abs(loss - joint) > 1e-3
+    ensemble(codes(8, n=2))  # a later call: the members now run again on z, same loss
+    again = float(ensemble.compute_loss(z, y, y_pred, training=False))
+    np.testing.assert_allclose(again, loss, rtol=1e-6)
+
+
+def test_head_ensemble_reloads_predicting_the_same(tmp_path):
+    import keras
+
+    ensemble = _ensemble(members=2)
+    z = codes(8, n=4)
+    ensemble.save(tmp_path / "ensemble.keras")
+    loaded = keras.saving.load_model(tmp_path / "ensemble.keras")
+    assert isinstance(loaded, HeadEnsemble) and len(loaded.members) == 2
+    np.testing.assert_array_equal(np.asarray(loaded(z)), np.asarray(ensemble(z)))
+
+
+def test_head_ensemble_needs_members():
+    with pytest.raises(ModelConfigError, match="at least one member"):
+        HeadEnsemble([])

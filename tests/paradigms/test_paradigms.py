@@ -206,5 +206,8 @@ def test_bad_inputs_fail_with_clear_messages(mnist_small):
     rgb_encoder = build_encoder((32, 32, 3), LATENT_DIM, **TINY_CONV)
     with pytest.raises(ValueError, match=r"expects \(32, 32, 3\)"):
         paradigms.train_probe(rgb_encoder, mnist_small)
+    encoder = build_encoder(mnist_small.image_shape, LATENT_DIM, **TINY_CONV)
+    with pytest.raises(ValueError, match="members must be a positive integer"):
+        paradigms.train_probe(encoder, mnist_small.limit(64), members=0)
     with pytest.raises(ValueError, match="epochs"):
         paradigms.TrainingConfig(epochs=0)

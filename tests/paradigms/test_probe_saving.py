@@ -1,4 +1,4 @@
-"""A saved probe reloads with plain ``keras.saving.load_model`` without the optimizer warning
+"""A saved probe (one head or an ensemble of heads) reloads with plain ``keras.saving.load_model`` without the optimizer warning
 ("Skipping variable loading for optimizer ...") and predicts what the saved model predicted,
 whatever precision it was trained in."""
 
@@ -9,18 +9,20 @@ import numpy as np
 import pytest
 
 from keras_latent.evaluation.metrics import to_unit_float
-from keras_latent.models import build_encoder, save_model_atomic
+from keras_latent.models import HeadEnsemble, build_encoder, save_model_atomic
 from keras_latent.models.saving import float32_copy
 from keras_latent.paradigms import PROBE_CONFIG, train_probe
 from tests.paradigms.conftest import LATENT_DIM, TINY_CONV
 
 
-@pytest.mark.parametrize("precision", ["float32", "bfloat16"])
-def test_a_saved_probe_reloads_without_an_optimizer_warning(mnist_small, tmp_path, precision):
+@pytest.mark.parametrize("precision, members", [("float32", 1), ("bfloat16", 1), ("bfloat16", 2)])
+def test_a_saved_probe_reloads_without_an_optimizer_warning(mnist_small, tmp_path, precision,
+                                                            members):
     splits = mnist_small.limit(300, seed=0)
     encoder = build_encoder(splits.image_shape, LATENT_DIM, **TINY_CONV)
     config = PROBE_CONFIG.replace(epochs=1, verbose=0, precision=precision)
-    probe = train_probe(encoder, splits, config=config).model
+    probe = train_probe(encoder, splits, members=members, config=config).model
+    assert isinstance(probe.head, HeadEnsemble) == (members > 1)
     path = save_model_atomic(probe, tmp_path / "probe.keras")
 
     with warnings.catch_warnings(record=True) as caught:
