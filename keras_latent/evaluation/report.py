@@ -187,6 +187,9 @@ def _head_kind(head) -> str:
         return sum(dense_count(layer) if isinstance(layer, keras.Model)
                    else isinstance(layer, keras.layers.Dense) for layer in model.layers)
 
+    members = getattr(head, "members", None)  # a HeadEnsemble: "3-head MLP", which scores
+    if members:                                # higher than one of its heads would
+        return f"{len(members)}-head {_head_kind(members[0])}"
     return "linear" if dense_count(head) <= 1 else "MLP"
 
 

@@ -148,10 +148,12 @@ def test_flip_tta_accuracy_is_reported_beside_the_plain_one(classifier, splits, 
 
 def test_a_given_probe_gives_the_accuracy_and_its_head_kind_is_named(autoencoder, splits,
                                                                      tmp_path):
-    from keras_latent.models import Classifier, linear_head, mlp_head
+    from keras_latent.models import Classifier, HeadEnsemble, linear_head, mlp_head
 
     model, _ = autoencoder
-    for head, kind in ((mlp_head(LATENT, 10, widths=[16]), "MLP"), (linear_head(LATENT, 10), "linear")):
+    ensemble = HeadEnsemble([mlp_head(LATENT, 10, widths=[16]) for _ in range(2)])
+    for head, kind in ((mlp_head(LATENT, 10, widths=[16]), "MLP"), (linear_head(LATENT, 10), "linear"),
+                       (ensemble, "2-head MLP")):
         probe = Classifier(model.encoder, head, freeze_encoder=True)
         metrics = report.evaluate_model(model, splits, tmp_path / kind, tsne_sample=TSNE_SAMPLE,
                                         classifier=probe, verbose=False)
