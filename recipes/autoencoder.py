@@ -62,7 +62,7 @@ SETTINGS = {
         # Batches of 512 codes train the head in 68 s instead of 91 s, with the same accuracy
         # (val 63.98 % against 63.82 % on one frozen encoder; docs/RESULTS.md). "members": 3
         # trains 3 such heads side by side and averages their probabilities: on one frozen
-        # encoder val 64.80 % against 63.98 % for one head (4 heads: 65.14 %, but ~40 s more);
+        # encoder val 64.80 % against 63.98 % for one head (4 heads: 65.14 %, ~33 s more);
         # the whole recipe then: val 65.14 % / test 64.13 % (one head: 64.20 / 62.66 %).
         "probe_batch_size": 512,
     },

@@ -128,10 +128,10 @@ def _checked_inputs(model, splits, history):
     return curves, arrays
 
 
-def _reusable(known, name, count):
-    """``known[name]`` when it holds one code per image of that split, else None."""
-    codes = (known or {}).get(name)
-    return np.asarray(codes) if codes is not None and len(codes) == count else None
+def _reusable(codes, arrays):
+    """The given ``codes`` (by split name) that hold one code per image of their split."""
+    return {name: np.asarray(codes[name]) for name, (images, _) in arrays.items()
+            if codes and codes.get(name) is not None and len(codes[name]) == len(images)}
 
 
 def _encode_splits(model, arrays, batch_size, known=None) -> EncodedSplits:
@@ -142,7 +142,7 @@ def _encode_splits(model, arrays, batch_size, known=None) -> EncodedSplits:
         if len(images) == 0:
             codes[name] = None
             continue
-        codes[name] = _reusable(known, name, len(images))
+        codes[name] = (known or {}).get(name)
         if codes[name] is None:
             codes[name] = metrics.encode(model, images, batch_size=batch_size)
         if codes[name].ndim != 2:
@@ -552,11 +552,11 @@ def evaluate_model(model, splits, output_dir, *, method=None, batch_size=256, ts
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
 
-    reused = [name for name, (_, y) in arrays.items() if _reusable(codes, name, len(y)) is not None]
+    reused = _reusable(codes, arrays)
     count = sum(len(y) for name, (_, y) in arrays.items() if name not in reused)
     say(f"Encoding {count} images ({kind})"
         + (f"; the {' and '.join(reused)} codes reused from the probe" if reused else "") + " ...")
-    encoded = _encode_splits(model, arrays, batch_size, known=codes)
+    encoded = _encode_splits(model, arrays, batch_size, known=reused)
     train_z, train_y = encoded.codes["train"], encoded.labels["train"]
     say(f"Fitting a linear probe on {len(train_y)} codes of dimension {encoded.latent_dim} ...")
     probe = metrics.fit_linear_probe(train_z, train_y, seed=seed, max_iter=probe_epochs)
