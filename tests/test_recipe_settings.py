@@ -22,11 +22,13 @@ BEFORE = {
         architecture=MNIST_CONV_32, latent_dim=128, loss="mae",
         probe={**MLP_PROBE, "augment": "shift_flip", "augmented_copies": 4},
         probe_learning_rate=3e-3), (30, 128, 2e-3), {}),
-    # SiLU, 9 epochs, average pooling, probe batches of 512 and 3 probe heads later, on purpose
+    # SiLU, 9 epochs, average pooling, probe batches of 512, 3 probe heads, no dropout and
+    # denoising later, on purpose
     "cifar_autoencoder": ("autoencoder_experiment", dict(
         architecture={"kind": "conv", "channels": [32, 64, 128], "kernel_sizes": 3, "strides": 2,
                       "pooling": "avg", "convs_per_stage": 2, "batch_norm": True,
-                      "activation": "silu", "dropout": 0.2}, latent_dim=128, loss="mae",
+                      "activation": "silu", "dropout": 0.0}, latent_dim=128, loss="mae",
+        augment={"noise_std": 0.1},
         probe={"head": "mlp", "head_kwargs": {"widths": [1024], "dropout": 0.5},
                "augment": "shift_flip", "augmented_copies": 2, "members": 3},
         probe_learning_rate=3e-3, probe_batch_size=512), (9, 128, 2e-3), {}),
