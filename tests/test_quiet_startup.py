@@ -34,10 +34,12 @@ def test_import_and_recipe_help_are_quiet():
     assert not [line for line in completed.stderr.splitlines() if any(n in line for n in NOISE)]
 
 
-@pytest.mark.skipif(platform.machine() != "x86_64", reason="oneDNN's notice is an x86 build's")
+@pytest.mark.skipif(platform.machine() != "x86_64", reason="the start-up lines are an x86 build's")
 def test_verbose_shows_tensorflow_startup_lines():
-    assert "oneDNN custom operations" in _stderr({"KERAS_LATENT_VERBOSE": "1"},
-                                                 "import keras_latent, keras")
+    # Which lines depend on the CPU: oneDNN's notice only where TensorFlow turns oneDNN on
+    # (AVX-512 VNNI / bf16 CPUs), the CPU-feature line where the build lacks some instructions.
+    stderr = _stderr({"KERAS_LATENT_VERBOSE": "1"}, "import keras_latent, keras")
+    assert any(noise in stderr for noise in NOISE), stderr
 
 
 # Each command answers --help and a bad flag without loading TensorFlow (seconds to start):
