@@ -36,8 +36,8 @@ def test_import_and_recipe_help_are_quiet():
 
 @pytest.mark.skipif(platform.machine() != "x86_64", reason="the start-up lines are an x86 build's")
 def test_verbose_shows_tensorflow_startup_lines():
-    # Which lines depend on the CPU: oneDNN's notice only where TensorFlow turns oneDNN on
-    # (AVX-512 VNNI / bf16 CPUs), the CPU-feature line where the build lacks some instructions.
+    # Which lines depend on the machine: oneDNN's notice only where TensorFlow turns oneDNN on
+    # (AVX-512 VNNI / bf16 CPUs); the CUDA-stub lines where no GPU driver is found.
     stderr = _stderr({"KERAS_LATENT_VERBOSE": "1"}, "import keras_latent, keras")
     assert any(noise in stderr for noise in NOISE), stderr
 
