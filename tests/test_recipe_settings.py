@@ -22,16 +22,16 @@ BEFORE = {
         architecture=MNIST_CONV_32, latent_dim=128, loss="mae",
         probe={**MLP_PROBE, "augment": "shift_flip", "augmented_copies": 4},
         probe_learning_rate=3e-3), (30, 128, 2e-3), {}),
-    # SiLU, 9 epochs, average pooling, probe batches of 512, 3 probe heads, no dropout and
-    # denoising later, on purpose
+    # SiLU, 9 epochs, average pooling, probe batches of 512, no dropout, denoising, and 4
+    # probe heads for 40 epochs later, on purpose
     "cifar_autoencoder": ("autoencoder_experiment", dict(
         architecture={"kind": "conv", "channels": [32, 64, 128], "kernel_sizes": 3, "strides": 2,
                       "pooling": "avg", "convs_per_stage": 2, "batch_norm": True,
                       "activation": "silu", "dropout": 0.0}, latent_dim=128, loss="mae",
         augment={"noise_std": 0.1},
         probe={"head": "mlp", "head_kwargs": {"widths": [1024], "dropout": 0.5},
-               "augment": "shift_flip", "augmented_copies": 2, "members": 3},
-        probe_learning_rate=3e-3, probe_batch_size=512), (9, 128, 2e-3), {}),
+               "augment": "shift_flip", "augmented_copies": 2, "members": 4},
+        probe_learning_rate=3e-3, probe_batch_size=512, probe_epochs=40), (9, 128, 2e-3), {}),
     "mnist_classifier": ("classifier_experiment", dict(
         architecture={**MNIST_CONV_32, "convs_per_stage": 2, "dropout": 0.3}, latent_dim=128,
         augment={"crop_scale": (0.8, 1.0), "crop_ratio": (0.9, 1.1)}), (15, 128, 2e-3), {}),
