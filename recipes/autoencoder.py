@@ -69,8 +69,8 @@ SETTINGS = {
         # (val 63.98 % against 63.82 % on one frozen encoder; docs/RESULTS.md). "members"
         # trains several such heads side by side and averages their probabilities: 3 heads
         # gained val 0.82 points over one on a frozen encoder. 4 heads for 40 epochs (was 3
-        # for 30): on 10 encoders of a full-length GPU screen, val +0.58 points on average
-        # (+0.14 to +0.96, never worse), for 16/9 of the head's training time.
+        # for 30): on 10 encoders of a full-length GPU screen, val +0.61 points on average
+        # (+0.24 to +0.92, never worse), for 16/9 of the head's training time.
         "probe_epochs": 40,
         "probe_batch_size": 512,
     },
