@@ -53,7 +53,7 @@ import tensorflow as tf  # noqa: E402
 from keras import layers  # noqa: E402
 
 from keras_latent.evaluation.metadata import cpu_model  # noqa: E402
-from keras_latent.paradigms.precision import auto_policy  # noqa: E402
+from keras_latent.paradigms.precision import auto_policy, precision_line  # noqa: E402
 
 PARADIGMS = ("autoencoder", "classifier", "simclr")
 IMAGE_SHAPE = (32, 32, 3)
@@ -542,7 +542,7 @@ def print_table(results, torch_results):
 def main(argv=None):
     args = parse_args(argv)
     keras.mixed_precision.set_global_policy(args.policy)
-    print(f"precision: {args.precision} -> Keras dtype policy {args.policy}", file=sys.stderr)
+    print(precision_line(args.precision, args.policy), file=sys.stderr)
     emit(environment())
     # The pipeline variants repeat over this many images (reshuffled each pass, as in training).
     images, labels = load_images(args, PIPELINE_BATCHES * args.batch_size)

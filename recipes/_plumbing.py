@@ -146,6 +146,7 @@ def setup(args, dataset: str | None = None, base=None, **config_overrides):
     from keras_latent.io import remove_leftovers
     from keras_latent.paradigms import TrainingConfig
     from keras_latent.paradigms.distributed import write_path
+    from keras_latent.paradigms.precision import precision_line
 
     dataset = dataset or args.dataset
     strategy = _strategy(getattr(args, "strategy", None))
@@ -167,7 +168,7 @@ def setup(args, dataset: str | None = None, base=None, **config_overrides):
     )
     print(f"{dataset}: {len(splits.train)} train / {len(splits.val)} val / {len(splits.test)} "
           f"test images of shape {splits.image_shape}; writing to {output_dir}/")
-    print(f"precision: {args.precision} -> Keras dtype policy {config.dtype_policy}")
+    print(precision_line(args.precision, config.dtype_policy))
     return splits, config, output_dir
 
 

@@ -368,6 +368,7 @@ def main(argv=None) -> int:
 
     from keras_latent.data import check_classes, load_dataset
     from keras_latent.paradigms import TrainingConfig
+    from keras_latent.paradigms.precision import precision_line
     from tuning.hypermodels import HYPERMODELS, EncoderSpace
 
     keras.utils.set_random_seed(args.seed)
@@ -384,7 +385,7 @@ def main(argv=None) -> int:
         config = TrainingConfig(epochs=args.epochs, batch_size=args.batch_size, seed=args.seed,
                                 verbose=0 if args.quiet else "auto", strategy=strategy,
                                 precision=args.precision)
-        print(f"precision: {args.precision} -> Keras dtype policy {config.dtype_policy}")
+        print(precision_line(args.precision, config.dtype_policy))
         splits = load_dataset(args.dataset, data_dir=args.data_dir, seed=args.seed)
         if args.limit:
             splits = splits.limit(args.limit, seed=args.seed)

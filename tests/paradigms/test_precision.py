@@ -6,7 +6,7 @@ import pytest
 
 from keras_latent.paradigms import TrainingConfig
 from keras_latent.paradigms import precision as precision_module
-from keras_latent.paradigms.precision import PrecisionError, resolve_precision
+from keras_latent.paradigms.precision import PrecisionError, precision_line, resolve_precision
 from tests.saving_utils import assert_reloads_in_fresh_process
 
 ZEN4 = {"avx2", "avx512f", "avx512_bf16", "fma"}
@@ -61,6 +61,31 @@ def test_auto_on_this_machine_matches_its_flags():
                 else resolve_precision("auto", cpu_flags=flags, gpus=gpus))
     assert TrainingConfig().dtype_policy == expected
 
+
+
+def test_a_cpu_without_bf16_says_why_auto_is_float32_and_what_is_faster():
+    line = precision_line("auto", "float32", cpu_flags=SKYLAKE, gpus=(), environ={})
+    assert line.startswith("precision: auto -> Keras dtype policy float32 (")
+    assert "no avx512_bf16 / amx_bf16" in line and "TF_ENABLE_ONEDNN_OPTS=1" in line
+    opted_in = precision_line("auto", "float32", cpu_flags=SKYLAKE, gpus=(),
+                              environ={"TF_ENABLE_ONEDNN_OPTS": "1"})
+    assert "no avx512_bf16" in opted_in and "TF_ENABLE_ONEDNN_OPTS" not in opted_in
+
+
+def test_bf16_asked_for_on_a_cpu_without_it_is_called_slow():
+    line = precision_line("bfloat16", "mixed_bfloat16", cpu_flags=SKYLAKE, gpus=(), environ={})
+    assert "emulated" in line and "--precision float32" in line
+
+
+@pytest.mark.parametrize("asked, policy, flags, gpus, extra", [
+    ("auto", "mixed_bfloat16", ZEN4, (), " (this CPU has avx512_bf16)"),
+    ("auto", "mixed_bfloat16", SKYLAKE, ((9, 0),), ""),  # the GPU decides
+    ("float32", "float32", SKYLAKE, (), ""),  # asked for: nothing to explain
+    ("auto", "float32", set(), (), ""),  # flags unknown (not Linux): no guess
+])
+def test_the_precision_line_adds_only_what_the_hardware_explains(asked, policy, flags, gpus, extra):
+    line = precision_line(asked, policy, cpu_flags=flags, gpus=gpus, environ={})
+    assert line == f"precision: {asked} -> Keras dtype policy {policy}{extra}"
 
 TINY_FAST = {"kind": "conv", "channels": [8, 16], "kernel_sizes": 3, "strides": 2,
              "pooling": "max", "pool_first": True, "pool_padding": "valid", "convs_per_stage": 2,
