@@ -61,8 +61,10 @@ def precision_line(precision, policy, *, cpu_flags=None, gpus=None, environ=None
     same CIFAR-10 recipe) with no hint of the cause, or of the ~1.4x that oneDNN gives there.
     ``cpu_flags`` / ``gpus`` / ``environ`` default to this machine's (testable without it).
     """
-    if cpu_flags is None or gpus is None:
-        cpu_flags, gpus = hardware()
+    if cpu_flags is None:
+        cpu_flags = hardware()[0]
+    if gpus is None:
+        gpus = hardware()[1]
     environ = os.environ if environ is None else environ
     line = f"precision: {precision} -> Keras dtype policy {policy}"
     if gpus or not cpu_flags:  # a GPU decides, or flags unknown (not Linux): nothing to add
