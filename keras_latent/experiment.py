@@ -76,10 +76,12 @@ def check_finite(run, what, good_file=None) -> None:
 
 def _report(model, splits, output_dir, method, history, tsne, classifier=None, config=None,
             phases=None, codes=None):
-    """The evaluation of every experiment; a head's accuracy also with flip test-time
-    augmentation where mirror images are natural ones (not for digits)."""
+    """The evaluation of every experiment, seeded with the run's seed (so ``--seed 1`` says
+    seed 1 throughout); a head's accuracy also with flip test-time augmentation where mirror
+    images are natural ones (not for digits)."""
     return evaluate_model(model, splits, output_dir, method=method, history=history,
                           tsne_sample=tsne, classifier=classifier,
+                          seed=config.seed if config is not None else 0,
                           flip_tta=mirrors_images(splits.name),
                           metadata=training_metadata(config, phases), codes=codes)
 

@@ -17,10 +17,14 @@ def test_a_cifar_probe_is_also_scored_with_flip_test_time_augmentation(cifar_sma
     from keras_latent import experiment, paradigms
     from tests.paradigms.conftest import LATENT_DIM, TINY_CONV
 
-    config = paradigms.TrainingConfig(epochs=1, batch_size=64, verbose=0, precision="float32")
+    config = paradigms.TrainingConfig(epochs=1, batch_size=64, verbose=0, precision="float32",
+                                      seed=3)
     metrics = experiment.random_baseline_experiment(
         cifar_small, tmp_path, architecture=TINY_CONV, latent_dim=LATENT_DIM, config=config,
         probe_config=paradigms.PROBE_CONFIG.replace(epochs=2), tsne=30)
     plain, tta = metrics["accuracy"], metrics["accuracy_flip_tta"]
     assert tta["train"] is None and 0.0 <= tta["test"] <= 1.0 and 0.0 <= tta["val"] <= 1.0
     assert plain["test"] is not None
+    # The evaluation is seeded with the run's seed, and the report says so once, not 0 and 3.
+    assert metrics["seed"] == metrics["run"]["seed"] == 3
+    assert "seed 3." in (tmp_path / "report.md").read_text()
