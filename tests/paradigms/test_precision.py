@@ -62,7 +62,6 @@ def test_auto_on_this_machine_matches_its_flags():
     assert TrainingConfig().dtype_policy == expected
 
 
-
 def test_a_cpu_without_bf16_says_why_auto_is_float32_and_what_is_faster():
     line = precision_line("auto", "float32", cpu_flags=SKYLAKE, gpus=(), environ={})
     assert line.startswith("precision: auto -> Keras dtype policy float32 (")
