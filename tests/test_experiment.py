@@ -11,9 +11,11 @@ def cifar_small(data_dir):
     return load_dataset("cifar10", data_dir=data_dir).limit(300, seed=0)
 
 
-def test_a_cifar_probe_is_also_scored_with_flip_test_time_augmentation(cifar_small, tmp_path):
+def test_a_cifar_report_scores_flip_tta_and_keeps_the_runs_seed(cifar_small, tmp_path):
     """On CIFAR-10 the report gives the probe's accuracy plain (the headline) and with flip TTA
-    (on MNIST, where a mirrored digit is another image, it does not: see test_faults)."""
+    (on MNIST, where a mirrored digit is another image, it does not: see test_faults). One
+    experiment run checks both, to keep the suite short: the evaluation is seeded with the
+    run's seed, not always 0."""
     from keras_latent import experiment, paradigms
     from tests.paradigms.conftest import LATENT_DIM, TINY_CONV
 
