@@ -14,7 +14,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from keras_latent.flags import output_folder
+from keras_latent.errors import RunError
+from keras_latent.flags import add_backend_flag, choose_backend, output_folder, quiet_startup
 
 __all__ = ["build_parser", "main"]
 
@@ -28,6 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--traceback", action="store_true",
                         help="show the full Python traceback on errors")
+    add_backend_flag(parser)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     evaluate = commands.add_parser(
@@ -163,6 +165,12 @@ def main(argv=None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as exit_:  # argparse has printed its usage message
         return int(exit_.code or 0)
+    try:
+        choose_backend(args.backend)
+    except RunError as error:
+        print(f"keras-latent: error: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    quiet_startup()
     try:
         return args.run(args)
     except KeyboardInterrupt:

@@ -1,21 +1,126 @@
-"""The argparse types shared by the recipes, the tuner and ``keras-latent`` (each names the flag
-and the fix) and the ``--strategy`` choices. The recipes' own parser and ending live in
-``recipes/_plumbing.py``; ``RunError`` lives in ``keras_latent/errors.py``.
+"""What every command (the recipes, the tuner and ``keras-latent``) does before Keras loads:
+the argparse types (each names the flag and the fix), the ``--strategy`` and ``--backend``
+choices, choosing the backend and starting TensorFlow quietly. The recipes' own parser and
+ending live in ``recipes/_plumbing.py``; ``RunError`` lives in ``keras_latent/errors.py``.
 
 Standard library only, so a command parses its flags, and answers ``--help`` or a bad flag,
-before TensorFlow is loaded.
+before Keras (and TensorFlow, seconds to start) is loaded.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
+import json
 import math
 import os
+import sys
 from pathlib import Path
+
+from keras_latent.errors import RunError
 
 #: ``--strategy`` choices (here, not beside ``tf.distribute``, so that flags parse without
 #: importing TensorFlow).
 STRATEGIES = ("mirrored", "multi_worker")
+
+#: ``--backend`` choices: Keras 3's backends.
+BACKENDS = ("tensorflow", "jax", "torch")
+
+
+def add_backend_flag(parser) -> None:
+    """``--backend``: which Keras backend runs the command (default: Keras' own choice)."""
+    parser.add_argument("--backend", choices=BACKENDS, default=None,
+                        help="Keras backend (default: KERAS_BACKEND or ~/.keras/keras.json, "
+                             "else tensorflow)")
+
+
+def choose_backend(backend: str | None) -> str:
+    """Run Keras on ``backend`` (None: Keras' own choice), before Keras is imported; returns
+    the backend Keras will run.
+
+    Raises ``RunError`` when Keras already runs another backend in this process, or when the
+    backend's package is not installed (naming what to install)."""
+    if "keras" in sys.modules:
+        current = sys.modules["keras"].backend.backend()
+        if backend is not None and current != backend:
+            raise RunError(f"--backend {backend}: Keras is already running on {current} in this "
+                           f"process; set KERAS_BACKEND={backend} before importing Keras")
+        return current
+    chosen = backend or keras_backend_setting()
+    if chosen in BACKENDS and not _installed(chosen):
+        how = "--backend" if backend else "Keras' backend setting (KERAS_BACKEND or keras.json)"
+        raise RunError(f"{how} is {chosen}, but the {chosen!r} package is not installed: pip "
+                       f"install \"keras-latent[{chosen}]\", or pick another of "
+                       f"{', '.join(BACKENDS)} with --backend")
+    if backend is not None:
+        os.environ["KERAS_BACKEND"] = backend
+    return chosen
+
+
+def keras_backend_setting() -> str:
+    """The backend Keras will pick when imported: ``KERAS_BACKEND``, else the ``"backend"`` of
+    ``$KERAS_HOME/keras.json`` (``~/.keras``), else tensorflow (Keras' default)."""
+    if os.environ.get("KERAS_BACKEND"):
+        return os.environ["KERAS_BACKEND"]
+    home = os.environ.get("KERAS_HOME") or os.path.join(os.path.expanduser("~"), ".keras")
+    try:
+        with open(os.path.join(home, "keras.json")) as handle:
+            return str(json.load(handle).get("backend", "tensorflow"))
+    except (OSError, ValueError, AttributeError):
+        return "tensorflow"
+
+
+def _installed(package: str) -> bool:
+    try:
+        return importlib.util.find_spec(package) is not None
+    except (ImportError, ValueError):  # blocked with sys.modules[package] = None
+        return False
+
+
+def quiet_startup() -> None:
+    """Start TensorFlow, when this run will use it, without its C++ start-up lines.
+
+    They (oneDNN notice, CUDA probing, "All log messages before absl::InitializeLog()") are
+    written to file descriptor 2 before any log level applies; ``KERAS_LATENT_VERBOSE=1``
+    shows them. Called by the commands, not by a library import."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    if (os.environ.get("KERAS_LATENT_VERBOSE") or "tensorflow" in sys.modules
+            or not _installed("tensorflow")):
+        return
+    with _stderr_muted():
+        import tensorflow as tf
+
+        try:
+            tf.config.list_physical_devices("GPU")  # prints the CUDA probing lines, muted
+        except Exception:  # noqa: BLE001 - a broken install fails visibly on first use
+            pass
+    try:
+        from absl import logging as absl_logging
+
+        absl_logging.set_verbosity(absl_logging.ERROR)
+    except ImportError:
+        pass
+
+
+class _stderr_muted:
+    """File descriptor 2 sent to /dev/null for the block."""
+
+    def __enter__(self):
+        self.saved = None
+        try:
+            self.saved, self.devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+        except OSError:
+            self.saved = None
+            return self
+        sys.stderr.flush()
+        os.dup2(self.devnull, 2)
+        return self
+
+    def __exit__(self, *exc_info):
+        if self.saved is not None:
+            os.dup2(self.saved, 2)
+            os.close(self.saved)
+            os.close(self.devnull)
 
 
 def positive_int(text: str) -> int:

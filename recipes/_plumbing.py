@@ -16,6 +16,8 @@ from pathlib import Path
 from keras_latent.errors import RunError
 from keras_latent.flags import (
     STRATEGIES,
+    add_backend_flag,
+    choose_backend,
     non_negative_int,
     output_folder,
     positive_float,
@@ -86,7 +88,7 @@ def recipe_parser(doc: str, *, name: str, epochs: int, batch_size: int, learning
                   dataset: str = "mnist", output: str | None = None) -> argparse.ArgumentParser:
     """The flags every recipe takes; defaults come from the recipe's settings."""
     title = (doc or "").strip().splitlines()[0] if doc else name
-    parser = argparse.ArgumentParser(
+    parser = RecipeParser(
         prog=f"python recipes/{name}.py", description=title,
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
@@ -108,8 +110,22 @@ def recipe_parser(doc: str, *, name: str, epochs: int, batch_size: int, learning
     return parser
 
 
+class RecipeParser(argparse.ArgumentParser):
+    """A recipe's parser: parsing also picks the Keras backend ``--backend`` names, so that it
+    happens before anything imports Keras; a backend that cannot be used is a flag error."""
+
+    def parse_args(self, args=None, namespace=None):
+        parsed = super().parse_args(args, namespace)
+        try:
+            choose_backend(getattr(parsed, "backend", None))
+        except RunError as error:
+            self.error(str(error))
+        return parsed
+
+
 def _add_run_flags(parser):
     """The flags about how a run goes rather than what it trains."""
+    add_backend_flag(parser)
     parser.add_argument("--limit", type=positive_int, default=None,
                         help="cap every split at N examples, for a quick look")
     parser.add_argument("--quick", action="store_true",
@@ -123,9 +139,10 @@ def _add_run_flags(parser):
                         help="TensorBoard event files under OUTPUT/tensorboard/<phase>/ (view "
                              "with `tensorboard --logdir OUTPUT`, from the [tensorboard] extra)")
     parser.add_argument("--strategy", choices=STRATEGIES, default=None,
-                        help="train under tf.distribute: 'mirrored' over this machine's GPUs, "
-                             "'multi_worker' over the machines TF_CONFIG names (README: "
-                             "'Training on several machines'); --batch-size is the global batch")
+                        help="'mirrored': data parallel over this machine's GPUs (tf.distribute, "
+                             "or Keras' DataParallel on JAX); 'multi_worker' (TensorFlow): over "
+                             "the machines TF_CONFIG names (README: 'Training on several "
+                             "machines'); --batch-size is the global batch")
 
 
 # --------------------------------------------------------------------------- the run
@@ -142,7 +159,11 @@ def setup(args, dataset: str | None = None, base=None, **config_overrides):
     of a traceback. On a multi-worker run's non-chief workers ``output_dir`` is a temporary
     folder (``write_path``) that ``finish`` deletes: only the chief keeps files.
     """
-    from keras_latent.evaluation.metadata import git_commit
+    from keras_latent.flags import quiet_startup
+
+    quiet_startup()
+    from keras_latent import serializables  # noqa: F401  (registers the custom classes)
+    from keras_latent.evaluation.metadata import device_line, git_commit
     from keras_latent.io import remove_leftovers
     from keras_latent.paradigms import TrainingConfig
     from keras_latent.paradigms.distributed import write_path
@@ -168,6 +189,7 @@ def setup(args, dataset: str | None = None, base=None, **config_overrides):
     )
     print(f"{dataset}: {len(splits.train)} train / {len(splits.val)} val / {len(splits.test)} "
           f"test images of shape {splits.image_shape}; writing to {output_dir}/")
+    print(device_line())
     print(precision_line(args.precision, config.dtype_policy))
     return splits, config, output_dir
 

@@ -1,5 +1,5 @@
-"""Importing the package (and so starting any recipe) prints none of TensorFlow's C++ start-up
-lines unless KERAS_LATENT_VERBOSE asks for them."""
+"""A command (recipe, tuner, ``keras-latent``) starts TensorFlow without its C++ start-up lines
+unless KERAS_LATENT_VERBOSE asks for them, and parses its flags before Keras loads."""
 
 import os
 import platform
@@ -24,8 +24,12 @@ def _stderr(extra_env, code="import keras_latent"):
     return completed.stderr
 
 
-def test_import_and_recipe_help_are_quiet():
-    stderr = _stderr({}, "import keras_latent, keras, tensorflow as tf; tf.constant(1.0) + 1")
+_STARTED = ("from keras_latent.flags import quiet_startup; quiet_startup(); "
+            "import keras, tensorflow as tf; tf.constant(1.0) + 1")
+
+
+def test_command_startup_and_recipe_help_are_quiet():
+    stderr = _stderr({}, _STARTED)
     assert not [line for line in stderr.splitlines() if any(n in line for n in NOISE)], stderr
     completed = subprocess.run([sys.executable, "recipes/mnist_classifier.py", "--help"],
                                capture_output=True, text=True, cwd=REPO, timeout=300,
@@ -38,7 +42,7 @@ def test_import_and_recipe_help_are_quiet():
 def test_verbose_shows_tensorflow_startup_lines():
     # Which lines depend on the machine: oneDNN's notice only where TensorFlow turns oneDNN on
     # (AVX-512 VNNI / bf16 CPUs); the CUDA-stub lines where no GPU driver is found.
-    stderr = _stderr({"KERAS_LATENT_VERBOSE": "1"}, "import keras_latent, keras")
+    stderr = _stderr({"KERAS_LATENT_VERBOSE": "1"}, _STARTED)
     assert any(noise in stderr for noise in NOISE), stderr
 
 
@@ -74,8 +78,8 @@ def test_flags_are_parsed_before_tensorflow_loads(setup, call):
     assert status[2:] == ["False", "False"], "TensorFlow or Keras was imported to parse the flags"
 
 
-def test_importing_the_package_still_registers_its_classes_with_keras():
-    code = ("import keras_latent, keras; "
+def test_importing_the_package_after_keras_registers_its_classes_with_keras():
+    code = ("import keras, keras_latent; "
             "assert keras.saving.get_registered_object('keras_latent>Autoencoder'); "
             "assert keras.saving.get_registered_object('keras_latent>SimCLR'); print('OK')")
     completed = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,

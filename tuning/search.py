@@ -96,6 +96,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--overwrite", action="store_true",
                         help="delete this project's earlier trials and start over "
                              "(ignored by distributed workers: only the chief may)")
+    from keras_latent.flags import add_backend_flag  # light: no TensorFlow
+
+    add_backend_flag(parser)
     parser.add_argument("--quiet", action="store_true", help="no Keras progress bars")
     parser.add_argument("--precision", default="auto",
                         choices=["auto", "float32", "bfloat16", "float16"],
@@ -364,19 +367,25 @@ def main(argv=None) -> int:
         check_project_files(parser, project_dir)
 
     # Heavy imports after argument checks: a bad command fails in a blink.
+    from keras_latent.errors import RunError
+    from keras_latent.flags import choose_backend, quiet_startup
+
+    try:
+        choose_backend(args.backend)
+    except RunError as error:
+        parser.error(str(error))
+    quiet_startup()
     import keras
 
+    from keras_latent import serializables  # noqa: F401  (registers the custom classes)
     from keras_latent.data import check_classes, load_dataset
+    from keras_latent.evaluation.metadata import device_line
     from keras_latent.paradigms import TrainingConfig
     from keras_latent.paradigms.precision import precision_line
     from tuning.hypermodels import HYPERMODELS, EncoderSpace
 
     keras.utils.set_random_seed(args.seed)
-    strategy = None
-    if args.mirrored:
-        import tensorflow as tf
-
-        strategy = tf.distribute.MirroredStrategy()
+    strategy = "mirrored" if args.mirrored else None
     try:
         space = EncoderSpace(min_depth=args.min_depth, max_depth=args.max_depth,
                              min_channels=args.min_channels, max_channels=args.max_channels,
@@ -385,6 +394,7 @@ def main(argv=None) -> int:
         config = TrainingConfig(epochs=args.epochs, batch_size=args.batch_size, seed=args.seed,
                                 verbose=0 if args.quiet else "auto", strategy=strategy,
                                 precision=args.precision)
+        print(device_line())
         print(precision_line(args.precision, config.dtype_policy))
         splits = load_dataset(args.dataset, data_dir=args.data_dir, seed=args.seed)
         if args.limit:

@@ -30,7 +30,8 @@ def run_metadata(*, seed=None, precision=None, phases=None) -> dict:
     return {
         "command": " ".join(shlex.quote(arg) for arg in [Path(sys.executable).name, *sys.argv]),
         "versions": {"keras_latent": keras_latent.__version__, "keras": keras.__version__,
-                     "tensorflow": _tensorflow_version(), "python": platform.python_version()},
+                     **_backend_versions(), "python": platform.python_version()},
+        "backend": keras.backend.backend(),
         "precision": precision,
         "device": device_description(),
         "cpu_cores": os.cpu_count(),
@@ -49,18 +50,18 @@ def training_metadata(config, phases=None) -> dict:
 
 
 def device_description() -> str:
-    """The GPU names when TensorFlow sees GPUs, else the CPU model."""
-    try:
-        import tensorflow as tf
+    """The GPU names when the backend sees GPUs, else the CPU model."""
+    from keras_latent import backend
 
-        gpus = tf.config.list_physical_devices("GPU")
-        names = [tf.config.experimental.get_device_details(gpu).get("device_name", gpu.name)
-                 for gpu in gpus]
-        if names:
-            return ", ".join(names)
-    except ImportError:
-        pass
-    return f"CPU: {cpu_model()}"
+    names = [gpu_name for gpu_name, _ in backend.gpus()]
+    return ", ".join(names) if names else f"CPU: {cpu_model()}"
+
+
+def device_line() -> str:
+    """The line a run starts with about what runs it: the Keras backend and the device."""
+    import keras
+
+    return f"backend: {keras.backend.backend()} on {device_description()}"
 
 
 @functools.cache
@@ -82,12 +83,11 @@ def git_commit() -> str | None:
     return commit.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
 
 
-def _tensorflow_version():
-    try:
-        import tensorflow as tf
-    except ImportError:
-        return None
-    return tf.__version__
+def _backend_versions() -> dict:
+    """The versions of the backend packages this process loaded (TensorFlow also feeds tf.data
+    to the other backends); one that was not loaded played no part."""
+    return {package: getattr(sys.modules[package], "__version__", None)
+            for package in ("tensorflow", "jax", "torch") if package in sys.modules}
 
 
 def cpu_model() -> str:

@@ -194,7 +194,7 @@ def silhouette(z, y, sample: int = 2000, seed: int = 0, metric: str = "cosine") 
 def predict_in_batches(model, images, batch_size: int = 256) -> np.ndarray:
     """``model.predict`` over uint8 images (scaled to [0, 1] a batch at a time) or any float
     array, fed by the data layer's in-order pipeline."""
-    from keras_latent.data.pipelines import prediction_dataset  # TensorFlow: only here
+    from keras_latent.data import prediction_dataset
 
     batches = prediction_dataset(images, batch_size)
     return np.asarray(model.predict(batches, verbose=0))

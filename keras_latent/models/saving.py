@@ -25,7 +25,10 @@ class ModelFileError(ValueError):
 
 
 def load_model(path, *, compile=True):
-    """Load a `.keras` file saved by this project (custom classes register on import)."""
+    """Load a `.keras` file saved by this project, on any backend (the custom classes are
+    registered first)."""
+    import keras_latent.serializables  # noqa: F401  (here: it imports this module's package)
+
     path = Path(path)
     if not path.exists():
         raise ModelFileError(f"no model file at {path}; check the path (a run folder holds model.keras)")

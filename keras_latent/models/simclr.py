@@ -1,20 +1,14 @@
 """SimCLR: an encoder trained with NT-Xent on two views, optionally with a denoising decoder."""
 
 import keras
-import tensorflow as tf
 from keras import ops
 
+from keras_latent import backend
 from keras_latent.losses.ntxent import _check_temperature, contrastive_accuracy, nt_xent
 
 
 def _static_shape(tensor):
     return tuple(tensor.shape)
-
-
-def _num_replicas():
-    """Replicas sharing this step (1 outside ``tf.distribute`` or in cross-replica context)."""
-    context = tf.distribute.get_replica_context()
-    return 1 if context is None else context.num_replicas_in_sync
 
 
 def _same_known_dims(a, b):
@@ -34,11 +28,14 @@ class SimCLR(keras.Model):
     ``(view_1, view_2, x_clean)`` and the loss adds ``reconstruction_weight`` times the error of
     ``decoder(encoder(view))`` against the clean image, for both views.
 
-    Under a ``tf.distribute`` strategy every replica contrasts its anchors against the
-    projections of the whole global batch (gathered with ``all_gather``), so the loss and the
-    gradients equal those of one device holding the global batch. Batch-norm layers still
-    normalise per replica unless built with ``synchronized=True`` (``train_simclr`` sets it
-    under several replicas).
+    The loss and metrics are written once in ``keras.ops``; the step around them is each
+    backend's own (``keras_latent.backend``), so SimCLR trains on TensorFlow, JAX and PyTorch.
+    Every image is contrasted with the whole global batch on several devices too: on JAX
+    (``keras.distribution.DataParallel``) one program sees the global batch; under a
+    ``tf.distribute`` strategy each replica gathers the others' projections (``all_gather``),
+    so the loss and the gradients equal those of one device holding the global batch, and
+    batch-norm layers normalise per replica unless built with ``synchronized=True``
+    (``train_simclr`` sets it under several replicas).
 
     Under the ``"mixed_float16"`` policy the losses are computed in float32 and the loss is
     scaled with ``optimizer.scale_loss`` (``compile`` wraps the optimizer in a
@@ -129,25 +126,16 @@ class SimCLR(keras.Model):
 
     # -- training ---------------------------------------------------------------------------
 
-    def train_step(self, data):
-        view_1, view_2, x_clean = self._unpack(data)
-        with tf.GradientTape() as tape:
-            loss, logs = self._step_losses(view_1, view_2, x_clean, training=True)
-            # Replica gradients are summed by the optimizer: scale so they add up to the mean.
-            replicas = _num_replicas()
-            scaled = loss / replicas if replicas > 1 else loss
-            scaled = self.optimizer.scale_loss(scaled)
-        variables = self.trainable_variables
-        gradients = tape.gradient(scaled, variables)
-        self.optimizer.apply_gradients(zip(gradients, variables))
-        return self._update_metrics(loss, logs)
+    def train_step(self, *args):
+        return backend.train_step(self, *args)
 
-    def test_step(self, data):
-        view_1, view_2, x_clean = self._unpack(data)
-        loss, logs = self._step_losses(view_1, view_2, x_clean, training=False)
-        return self._update_metrics(loss, logs)
+    def test_step(self, *args):
+        return backend.test_step(self, *args)
 
-    def _step_losses(self, view_1, view_2, x_clean, training):
+    def step_losses(self, data, training):
+        """``(loss, logs)`` of one batch: NT-Xent, its accuracy and, with a decoder, the
+        reconstruction loss; the part of a step every backend shares."""
+        view_1, view_2, x_clean = self._unpack(data)
         n = ops.shape(view_1)[0]
         # One pass over both views: faster, and batch norm sees the same 2N images NT-Xent does.
         codes = self.encoder(ops.concatenate([view_1, view_2], axis=0), training=training)
@@ -167,23 +155,16 @@ class SimCLR(keras.Model):
         return loss, logs
 
     def _other_replicas_projections(self, z_1, z_2):
-        """Both views' projections held by the other replicas (``None`` on one device).
-
-        A replica's own rows are cut out of the gathered batch so that they are not counted
-        twice; ``all_gather``'s gradient sends each replica its share back.
-        """
-        if _num_replicas() == 1:
+        """Both views' projections held by the other ``tf.distribute`` replicas (``None`` on
+        one device and on JAX, where the step already sees the global batch)."""
+        if backend.num_replicas() == 1:
             return None
-        context = tf.distribute.get_replica_context()
-        local = ops.concatenate([z_1, z_2], axis=-1)
-        gathered = context.all_gather(local, axis=0)
-        sizes = context.all_gather(tf.shape(local)[:1], axis=0)
-        start = tf.reduce_sum(sizes[: context.replica_id_in_sync_group])
-        others = ops.concatenate([gathered[:start], gathered[start + tf.shape(local)[0]:]], axis=0)
+        others = backend.other_replicas_rows(ops.concatenate([z_1, z_2], axis=-1))
         others_1, others_2 = ops.split(others, 2, axis=-1)
         return ops.concatenate([others_1, others_2], axis=0)
 
-    def _update_metrics(self, loss, logs):
+    def record_metrics(self, loss, logs):
+        """Update the trackers with one step's values; their results are the step's logs."""
         self.loss_tracker.update_state(loss)
         self.accuracy_tracker.update_state(logs["contrastive_accuracy"])
         if self.reconstruction_tracker is not None:
@@ -221,7 +202,7 @@ class SimCLR(keras.Model):
                 f"The two views must have the same shape, got {shape_1} and {shape_2}; pass two "
                 "augmentations of the same batch of images."
             )
-        if shape_1[0] == 1 and _num_replicas() == 1:
+        if shape_1[0] == 1 and backend.num_replicas() == 1:
             raise ValueError(
                 "NT-Xent needs at least 2 images per batch (the other images are the negatives); "
                 "got a batch of 1. Use batch_size >= 2 (SimCLR works best with hundreds)."

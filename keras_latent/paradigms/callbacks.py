@@ -16,6 +16,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
+from keras_latent import backend
 from keras_latent.evaluation.metrics import encode, knn_accuracy
 from keras_latent.errors import RunError
 from keras_latent.io import atomic_path, copy_atomic, remove_leftovers, write_json_atomic
@@ -178,7 +179,7 @@ class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
         # Taken now, before any step, in the run that writes the state and in the one that
         # reads it alike (parts a custom train_step builds lazily are missing in both).
         self._owner = _signature(self.model, self.monitor)
-        if is_multi_worker(self.model.distribute_strategy):
+        if is_multi_worker(backend.distribute_strategy(self.model)):
             self._resume_with_other_workers()
         else:
             has_state = any(os.path.exists(path) for path in (
@@ -265,7 +266,7 @@ class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
         state), else start over. Loading runs collective ops, so all workers load or none."""
         latest = self._saved_epoch(self._training_metadata_path, self._weights_path)
         previous = self._saved_epoch(self._prev_training_metadata_path, self._prev_weights_path)
-        held = [set(epochs) for epochs in gather_ints(self.model.distribute_strategy,
+        held = [set(epochs) for epochs in gather_ints(backend.distribute_strategy(self.model),
                                                      [latest, previous])]
         epoch = max(set.intersection(*held) - {0}, default=0)
         if epoch != latest:

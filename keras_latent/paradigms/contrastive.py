@@ -33,7 +33,7 @@ def synchronize_batch_norm(model, strategy) -> int:
     apart that teaches nothing, and a run on several replicas no longer trains the model one
     device would. One all-reduce per layer and step.
     """
-    if strategy is None or strategy.num_replicas_in_sync < 2:
+    if getattr(strategy, "num_replicas_in_sync", 1) < 2:  # JAX's DataParallel: global already
         return 0
     layers = [model]
     found = 0

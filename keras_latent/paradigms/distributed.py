@@ -1,6 +1,6 @@
-"""Training across devices and machines with ``tf.distribute``: the strategy a config names, and
-where each process writes (only the chief keeps files), as the TensorFlow multi-worker guide
-prescribes."""
+"""Training across devices and machines: the strategy a config names (``tf.distribute`` on
+TensorFlow, Keras' ``DataParallel`` on JAX), and where each process writes (only the chief
+keeps files), as the TensorFlow multi-worker guide prescribes."""
 
 from __future__ import annotations
 
@@ -76,13 +76,26 @@ def resolve_strategy(strategy):
 
     ``"multi_worker"`` builds ``MultiWorkerMirroredStrategy`` from ``TF_CONFIG``. Names give the
     same object every time in a process: TensorFlow allows one multi-worker runtime per process,
-    and a model must be trained under the strategy it was built in.
+    and a model must be trained under the strategy it was built in. On JAX, ``"mirrored"`` is
+    ``keras.distribution.DataParallel`` over the local devices (its ``scope()`` is entered the
+    same way); the other backends train on one device.
     """
     if strategy is None or not isinstance(strategy, str):
         return strategy
     if strategy not in STRATEGIES:
         raise ValueError(f"strategy must be one of {', '.join(map(repr, STRATEGIES))}, a "
                          f"tf.distribute.Strategy or None, got {strategy!r}")
+    import keras
+
+    if keras.backend.backend() != "tensorflow":
+        if strategy == "mirrored" and keras.backend.backend() == "jax":
+            from keras_latent import backend
+
+            return backend.data_parallel()
+        raise ValueError(f"strategy {strategy!r} needs the TensorFlow backend (tf.distribute)"
+                         f"{'' if strategy == 'multi_worker' else ' or JAX'}; this run uses "
+                         f"{keras.backend.backend()}: drop --strategy or pick --backend "
+                         "tensorflow")
     tf_config = None
     if strategy == "multi_worker":
         tf_config = os.environ.get("TF_CONFIG")
@@ -149,7 +162,8 @@ def gather_ints(strategy, values) -> list:
 
 def is_chief(strategy) -> bool:
     """Whether this process keeps the run's files: always, except a non-chief worker."""
-    return strategy is None or bool(strategy.extended.should_checkpoint)
+    extended = getattr(strategy, "extended", None)  # a tf.distribute strategy's
+    return extended is None or bool(extended.should_checkpoint)
 
 
 def write_path(path, strategy) -> Path:

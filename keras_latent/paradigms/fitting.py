@@ -13,6 +13,8 @@ from typing import Any
 import keras
 import numpy as np
 
+from keras_latent import backend
+from keras_latent.errors import RunError
 from keras_latent.models import get_preset
 from keras_latent.paradigms.callbacks import (
     AtomicBackupAndRestore,
@@ -22,7 +24,6 @@ from keras_latent.paradigms.callbacks import (
 from keras_latent.paradigms.config import TrainingConfig
 from keras_latent.paradigms.distributed import discard_worker_copy, write_path
 from keras_latent.paradigms.lookahead import Lookahead
-from keras_latent.paradigms.tensorboard import tensorboard_callbacks
 from keras_latent.schedules import Triangular
 
 
@@ -145,17 +146,17 @@ def fit(model, train_data, val_data, config: TrainingConfig, *, monitor: str, mo
     Under a multi-worker strategy only the chief writes to ``output_dir``; the other workers
     write to temporary folders (``write_path``) deleted once ``fit`` is done."""
     if config.lookahead is not None:
-        steps = int(train_data.cardinality()) if hasattr(train_data, "cardinality") else -1
+        steps = _batches_per_epoch(train_data)
         if steps < 1:
             raise ValueError("lookahead needs a training dataset of known length (tf.data with "
-                             "a finite cardinality).")
+                             "a finite cardinality, or a keras.utils.PyDataset).")
         # First, so the checkpoint and the logs see the averaged weights at each epoch's end.
         monitors = [Lookahead(steps * config.epochs, base=config.lookahead ** 5), *monitors]
     output_dir = output_dir if output_dir is not None else config.output_dir
     written = write_path(output_dir, config.strategy) if output_dir is not None else None
     callbacks = default_callbacks(
         written, monitor=monitor, mode=mode, monitors=monitors,
-        extra=[*tensorboard_callbacks(config.tensorboard_dir, phase, reconstruct=reconstruct),
+        extra=[*phase_tensorboard(config, phase, reconstruct=reconstruct),
                *config.callbacks],
         keep_resume_state=config.keep_resume_state,
     )
@@ -183,6 +184,29 @@ def fit(model, train_data, val_data, config: TrainingConfig, *, monitor: str, mo
         discard_worker_copy(output_dir, written)
     warn_if_stuck(history)
     return history
+
+
+def _batches_per_epoch(data) -> int:
+    """Batches in one pass of a tf.data pipeline or a PyDataset; -1 when unknown."""
+    if hasattr(data, "cardinality"):
+        return int(data.cardinality())
+    try:
+        return len(data)
+    except TypeError:
+        return -1
+
+
+def phase_tensorboard(config: TrainingConfig, phase: str, *, reconstruct=None) -> list:
+    """The TensorBoard callbacks of one phase when the config asks for them (TensorFlow writes
+    the event files, on any backend; it is imported only then)."""
+    if config.tensorboard_dir is None:
+        return []
+    if not backend.tensorflow_installed():
+        raise RunError("TensorBoard logs (--tensorboard) are written with TensorFlow, which is "
+                       "not installed here: pip install tensorflow, or run without them")
+    from keras_latent.paradigms.tensorboard import tensorboard_callbacks
+
+    return tensorboard_callbacks(config.tensorboard_dir, phase, reconstruct=reconstruct)
 
 
 def warn_if_stuck(history: dict, *, tolerance: float = 1e-3) -> bool:

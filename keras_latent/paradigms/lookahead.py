@@ -10,6 +10,8 @@ the run ends on the slow weights.
 import keras
 import numpy as np
 
+from keras_latent import backend
+
 
 class Lookahead(keras.callbacks.Callback):
     """Averages every float variable of the model (weights and batch-norm statistics).
@@ -47,11 +49,15 @@ class Lookahead(keras.callbacks.Callback):
         self._step += 1
         if self._step < self.start_step:
             return
+        epoch_ends = batch + 1 == self.params.get("steps") or self._step >= self.total_steps
+        if self._slow is not None and self._step % self.every and not epoch_ends:
+            return
+        backend.sync_variables(self.model)
         if self._slow is None:
             self._slow = [np.array(v) for v in self._variables()]
         elif self._step % self.every == 0:
             self._update(self.base * (self._step / self.total_steps) ** self.power)
-        if batch + 1 == self.params.get("steps") or self._step >= self.total_steps:
+        if epoch_ends:
             # End every epoch (and the run) on the slow weights, before Keras validates.
             self._update(1.0)
 

@@ -3,7 +3,7 @@
 ``resolve_precision`` is a pure function of the request, the CPU's instruction-set flags and
 the GPUs, so every case is testable without the hardware; ``hardware()`` reads the real ones.
 bfloat16 halves the CPU time of the conv nets here on CPUs with native bf16 dot products
-(avx512_bf16 / amx_bf16), but on a CPU without them TensorFlow emulates it and is many times
+(avx512_bf16 / amx_bf16), but on a CPU without them the backend emulates it and is many times
 slower (TensorFlow issue 42422), so "auto" never picks it there.
 """
 
@@ -110,12 +110,6 @@ def _cpu_flags(cpuinfo="/proc/cpuinfo") -> set:
 
 
 def _gpu_capabilities() -> list:
-    try:
-        import tensorflow as tf
-    except ImportError:  # another backend: no TensorFlow device list to read
-        return []
-    capabilities = []
-    for gpu in tf.config.list_physical_devices("GPU"):
-        details = tf.config.experimental.get_device_details(gpu)
-        capabilities.append(tuple(details.get("compute_capability", (0, 0))))
-    return capabilities
+    from keras_latent import backend
+
+    return [capability for _, capability in backend.gpus()]

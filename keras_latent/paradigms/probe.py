@@ -21,11 +21,11 @@ from keras_latent.paradigms.fitting import (
     check_images,
     check_labels,
     make_optimizer,
+    phase_tensorboard,
     steps_per_epoch,
     training_scope,
 )
 from keras_latent.paradigms.callbacks import default_callbacks
-from keras_latent.paradigms.tensorboard import tensorboard_callbacks
 
 #: A probe trains only a small head on fixed codes: more epochs and a higher rate than the encoder.
 PROBE_CONFIG = TrainingConfig(epochs=30, batch_size=256, learning_rate=1e-2, weight_decay=0.0)
@@ -156,7 +156,7 @@ def train_probe(encoder, splits, *, head="linear", head_kwargs=None, num_labels=
             train_z, train_y, batch_size=config.batch_size, epochs=config.epochs,
             validation_data=val_data, verbose=config.verbose,
             callbacks=default_callbacks(None, monitors=[restore_best], extra=[
-                *tensorboard_callbacks(config.tensorboard_dir, "probe"), *config.callbacks]),
+                *phase_tensorboard(config, "probe"), *config.callbacks]),
         )
         classifier = Classifier(encoder, probe_head, freeze_encoder=True)
         compile_classifier(classifier, make_optimizer(config, steps), config.jit_compile)
@@ -171,8 +171,9 @@ def _with_augmented_codes(encoder, dataset, images, labels, codes, augment, copi
                          "(or another preset name, a dict of settings or a callable).")
     all_codes, all_labels = [codes], [labels]
     for copy in range(int(copies)):
+        # predict() takes the images of (images, labels) batches: any input pipeline works.
         batches = supervised_dataset(images, labels, 1024, augment=augmenter, shuffle=False,
-                                     seed=seed + 1 + copy).map(lambda x, y: x)
+                                     seed=seed + 1 + copy)
         all_codes.append(np.asarray(encoder.predict(batches, verbose=0), dtype="float32"))
         all_labels.append(labels)
     return np.concatenate(all_codes), np.concatenate(all_labels)
