@@ -34,8 +34,8 @@ SETTINGS = {
         "probe": {**MLP_PROBE, "augment": "shift_flip", "augmented_copies": 4},
         "probe_learning_rate": 3e-3,
     },
-    # Sized to finish in 20 minutes on a 2-core CPU with bfloat16 (--precision auto; with the
-    # 4-head probe an estimated 18.5-19.7 minutes, not yet timed there); on a 2-core CPU
+    # Sized for about 20 minutes on a 2-core CPU with bfloat16 (--precision auto; timed once
+    # at about 21.5 minutes, part of it on a loaded machine: docs/RESULTS.md); on a 2-core CPU
     # without bf16 instructions (float32) it takes about 55 minutes. Measured
     # whole-run times are in docs/RESULTS.md. On a faster machine raise --epochs: 10 gave val
     # 65.44 % / test 64.35 % (19 min 8 s here, too close to the bound); 30 (ReLU and
