@@ -2,7 +2,7 @@
 
 ``resolve_precision`` is a pure function of the request, the CPU's instruction-set flags and
 the GPUs, so every case is testable without the hardware; ``hardware()`` reads the real ones.
-bfloat16 halves the CPU time of the conv nets here on CPUs with native bf16 dot products
+bfloat16 cuts the CPU time of the conv nets here on CPUs with native bf16 dot products
 (avx512_bf16 / amx_bf16), but on a CPU without them the backend emulates it and is many times
 slower (TensorFlow issue 42422), so "auto" never picks it there.
 """
@@ -56,9 +56,10 @@ def resolve_precision(precision="auto", *, cpu_flags=(), gpus=()) -> str:
 def precision_line(precision, policy, *, cpu_flags=None, gpus=None, environ=None) -> str:
     """The line a run prints about its precision: the policy and, where it matters, why.
 
-    A user whose CPU has no bf16 instructions otherwise sees a run take about three times the
-    times docs/ measured on a bf16 CPU (float32 here: 53 min 18 s against 17 min 22 s for the
-    same CIFAR-10 recipe) with no hint of the cause, or of the ~1.4x that oneDNN gives there.
+    A user whose CPU has no bf16 instructions otherwise sees a run take two to three times the
+    times docs/ measured on a bf16 CPU (the main job on 2 cores, TensorFlow: 40 min 48 s in
+    float32 with oneDNN, 55 min 0 s without, about 21.5 min in bfloat16) with no hint of the
+    cause, or of the ~1.35x that oneDNN gives there (the commands turn it on).
     ``cpu_flags`` / ``gpus`` / ``environ`` default to this machine's (testable without it).
     """
     if cpu_flags is None:
@@ -77,10 +78,12 @@ def precision_line(precision, policy, *, cpu_flags=None, gpus=None, environ=None
                 "slower than --precision float32)")
     if precision != "auto":
         return line
-    hint = ("" if environ.get("TF_ENABLE_ONEDNN_OPTS") == "1" else
-            "; TF_ENABLE_ONEDNN_OPTS=1 trains ~1.4x faster on such a CPU (README, Precision)")
+    if environ.get("TF_ENABLE_ONEDNN_OPTS") == "1":  # the commands' default since oneDNN won
+        return (f"{line} (this CPU has no avx512_bf16 / amx_bf16: expect about 2x the run "
+                "times docs/ gives for a bf16 CPU)")
     return (f"{line} (this CPU has no avx512_bf16 / amx_bf16: expect about 3x the run times "
-            f"docs/ gives for a bf16 CPU{hint})")
+            "docs/ gives for a bf16 CPU; TF_ENABLE_ONEDNN_OPTS=1 trains ~1.35x faster on such "
+            "a CPU (README, Precision))")
 
 
 @functools.lru_cache(maxsize=None)

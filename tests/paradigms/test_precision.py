@@ -1,6 +1,8 @@
 """The precision resolver picks bf16 only where the hardware runs it natively, and a run in
 bfloat16 trains as well as one in float32 and saves a model that predicts in float32."""
 
+import os
+
 import numpy as np
 import pytest
 
@@ -69,6 +71,19 @@ def test_a_cpu_without_bf16_says_why_auto_is_float32_and_what_is_faster():
     opted_in = precision_line("auto", "float32", cpu_flags=SKYLAKE, gpus=(),
                               environ={"TF_ENABLE_ONEDNN_OPTS": "1"})
     assert "no avx512_bf16" in opted_in and "TF_ENABLE_ONEDNN_OPTS" not in opted_in
+    assert "about 2x" in opted_in and "about 3x" in line
+
+
+def test_commands_turn_onednn_on_unless_the_user_chose(monkeypatch):
+    from keras_latent.flags import quiet_startup
+
+    monkeypatch.setenv("KERAS_LATENT_VERBOSE", "1")  # nothing to mute; TensorFlow is loaded
+    monkeypatch.delenv("TF_ENABLE_ONEDNN_OPTS", raising=False)
+    quiet_startup()
+    assert os.environ["TF_ENABLE_ONEDNN_OPTS"] == "1"
+    monkeypatch.setenv("TF_ENABLE_ONEDNN_OPTS", "0")
+    quiet_startup()
+    assert os.environ["TF_ENABLE_ONEDNN_OPTS"] == "0"
 
 
 def test_bf16_asked_for_on_a_cpu_without_it_is_called_slow():
