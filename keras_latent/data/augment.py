@@ -1,23 +1,27 @@
 """Augmentation presets (plain dicts) and the seeded, batched ``Augmenter`` layer they build.
 
-Randomness is stateless: every random draw comes from a seed tensor that the caller passes
-(the pipelines derive one per batch from ``tf.data.Dataset.random``), so the same seed gives
-the same augmented batches even under a parallel ``tf.data`` map, where stateful seed
-generators race. Keras' augmentation layers do the pixel maths (flip, grayscale, brightness,
-contrast, hue); their parameters are drawn here because their own
-``get_random_transformation`` only takes integer or stateful seeds and reuses one seed for
-several draws. Three ops are written with TensorFlow instead: random-resized-crop (Keras has
-none), Gaussian blur (Keras' draws one sigma per batch, not per image) and saturation, as
-torchvision's blend with the grayscale image -- Keras' HSV round trip costs about 4x more, and
-the colour jitter dominates the pipeline's cost.
+One set of settings, two implementations with the same parameter distributions:
 
-The layer uses TensorFlow ops (``tf.image.crop_and_resize``), so it needs the TensorFlow backend.
+- TensorFlow (``augment_tf.py``, imported only when used): what the tf.data pipelines run, on
+  any Keras backend, with stateless per-batch seeds; also ``Augmenter.__call__`` on the
+  TensorFlow backend.
+- Backend-neutral (here): ``draw_parameters`` draws every per-image random number on the host
+  with NumPy (crop boxes, flip bits, jitter factors...: tiny arrays), then ``apply`` does the
+  pixel maths in ``keras.ops`` on the device, compiled once. The array pipelines
+  (``arrays.py``) use it where TensorFlow is not installed; ``__call__`` on JAX / PyTorch too.
+
+Keras' augmentation layers do the pixel maths of flip, grayscale, brightness, contrast and hue
+through their deterministic ``transform_images``; the parameters are drawn here because their
+own ``get_random_transformation`` draws one seed for several draws. Random resized crop (Keras
+has none), Gaussian blur (Keras' draws one sigma per batch, not per image) and saturation (as
+torchvision's blend with the grayscale image: Keras' HSV round trip costs about 4x more) are
+written here. Importing this module imports no TensorFlow.
 """
 
 import math
 
 import keras
-import tensorflow as tf
+import numpy as np
 
 # Settings of Augmenter: every preset is a partial dict of these; unset ones keep these values.
 DEFAULT_SETTINGS = {
@@ -41,7 +45,9 @@ DEFAULT_SETTINGS = {
 }
 
 _COLOUR_JITTER = ("brightness", "contrast", "saturation", "hue")
-_RNG = "philox"  # fixed: "auto_select" may pick another algorithm under XLA than without
+# Plain numbers, not a tensor: a tf.constant made at import starts TensorFlow's runtime, after
+# which MultiWorkerMirroredStrategy can no longer be created.
+_LUMA = (0.299, 0.587, 0.114)  # ITU-R 601 luma weights, as torchvision's grayscale
 
 # SimCLR's settings are those of its CIFAR-10 experiments (colour strength 0.5, no blur on 32x32).
 AUGMENTATION_PRESETS = {
@@ -130,11 +136,13 @@ class Augmenter(keras.layers.Layer):
     the denoising corruptions, Gaussian noise and masked squares (mid-grey). Output is clipped
     to [0, 1]. Call with ``seed=`` (an int tensor of shape (2,)) for reproducible batches;
     without it a ``keras.random.SeedGenerator`` seeded by ``seed`` supplies one, as inside a
-    model. ``training=False`` returns the input unchanged.
+    model. ``training=False`` returns the input unchanged. On the TensorFlow backend a call runs
+    the TensorFlow ops of ``augment_tf``; on JAX / PyTorch it draws the parameters on the host
+    and runs ``apply`` (so only eagerly, outside a compiled function).
 
     Args: see ``DEFAULT_SETTINGS`` (one keyword per setting, so a preset is a plain dict of
     them and ``get_config`` round-trips); ``seed`` (int or None) is mixed into every call's seed;
-    ``jit_compile`` compiles everything after the crop with XLA (same results, ~5x faster).
+    ``jit_compile`` compiles the pixel ops (XLA on TensorFlow and JAX: same results, ~5x faster).
 
     Reference: Chen et al., "A Simple Framework for Contrastive Learning of Visual
     Representations" (SimCLR), ICML 2020, appendix A.
@@ -190,15 +198,11 @@ class Augmenter(keras.layers.Layer):
         self.noise_std = _amount(noise_std, "noise_std", high=1.0)
         self.seed = seed
         self.jit_compile = bool(jit_compile)
-        self._pixel_ops_fn = None
         self.seed_generator = keras.random.SeedGenerator(seed)
-        # Keras layers used only for their (deterministic) transform_images.
-        value_range = (0.0, 1.0)
-        self._flip = keras.layers.RandomFlip("horizontal", dtype="float32")
-        self._brightness = keras.layers.RandomBrightness(0.0, value_range=value_range, dtype="float32")
-        self._contrast = keras.layers.RandomContrast(0.0, value_range=value_range, dtype="float32")
-        self._hue = keras.layers.RandomHue(0.0, value_range=value_range, dtype="float32")
-        self._grayscale = keras.layers.RandomGrayscale(0.0, dtype="float32")
+        self._flip, self._brightness, self._contrast, self._hue, self._grayscale = _pixel_layers()
+        self._tf_augmentation = None
+        self._compiled_apply = None
+        self._host_rng = np.random.default_rng(None if seed is None else seed % 2**64)  # calls without seed=
 
     @property
     def is_identity(self):
@@ -207,23 +211,16 @@ class Augmenter(keras.layers.Layer):
             self.crop_scale is None
             and not self.translate
             and not self.horizontal_flip
-            and not (self.jitter_probability and any(getattr(self, n) for n in _COLOUR_JITTER))
+            and not self._jitters
             and not self.grayscale_probability
             and not self.blur_probability
             and not self.mask_ratio
             and not self.noise_std
         )
 
-    def build(self, input_shape):
-        channels = input_shape[-1]
-        if len(input_shape) != 4:
-            raise ValueError(f"Augmenter expects a batch (B, H, W, C); got shape {tuple(input_shape)}")
-        needs_rgb = [n for n in ("saturation", "hue", "grayscale_probability") if getattr(self, n)]
-        if channels != 3 and needs_rgb:
-            raise ValueError(
-                f"{needs_rgb} need RGB images, but the batch has {channels} channel(s); "
-                "set them to 0 (the 'gray' presets do)."
-            )
+    @property
+    def _jitters(self):
+        return bool(self.jitter_probability and any(getattr(self, n) for n in _COLOUR_JITTER))
 
     @property
     def alternates_flip(self):
@@ -231,100 +228,147 @@ class Augmenter(keras.layers.Layer):
         first time an image is seen, the opposite of last time after that, as airbench)."""
         return self.horizontal_flip == "alternate"
 
+    def build(self, input_shape):
+        self.check_input_shape(input_shape)
+
+    def check_input_shape(self, shape):
+        """A batch ``(B, H, W, C)``, RGB when a setting needs colour; both pipelines call it."""
+        if len(shape) != 4:
+            raise ValueError(f"Augmenter expects a batch (B, H, W, C); got shape {tuple(shape)}")
+        needs_rgb = [n for n in ("saturation", "hue", "grayscale_probability") if getattr(self, n)]
+        if shape[-1] != 3 and needs_rgb:
+            raise ValueError(
+                f"{needs_rgb} need RGB images, but the batch has {shape[-1]} channel(s); "
+                "set them to 0 (the 'gray' presets do)."
+            )
+
     def call(self, images, training=True, seed=None, flips=None):
         if not training or self.is_identity:
             return images
-        images = tf.convert_to_tensor(images, tf.float32)
-        if seed is None:
-            seed = self.seed_generator.next()
-        elif self.seed is not None:
-            seed = tf.random.experimental.stateless_fold_in(seed, self.seed, alg=_RNG)
-        seeds = tf.random.experimental.stateless_split(seed, num=12, alg=_RNG)
-        if self.crop_scale is not None:
-            images = _random_resized_crop(images, seeds[0], self.crop_scale, self.crop_ratio or (1.0, 1.0))
-        if self.translate:
-            images = _random_translate(images, seeds[10], self.translate)
-        if self._pixel_ops_fn is None:
-            # XLA fuses the ~25 elementwise passes of flip / jitter / grayscale / blur: about 5x
-            # faster on CPU. CropAndResize has no XLA kernel, so the crop stays outside, and so
-            # do the random draws (XLA's stateless RNG gives other numbers than TensorFlow's).
-            self._pixel_ops_fn = (
-                tf.function(self._pixel_ops, jit_compile=True) if self.jit_compile else self._pixel_ops
+        if keras.backend.backend() == "tensorflow":
+            return self.tf_augmentation()(images, seed, flips)
+        if _traced(images):
+            raise ValueError(
+                f"On the {keras.backend.backend()} backend the Augmenter draws its random "
+                "parameters on the host, so it runs eagerly, not inside a compiled function or "
+                "model: augment in the input pipeline (keras_latent.data's builders do)."
             )
-        drawn = self._draw(tf.shape(images), seeds)
-        if flips is not None and self.horizontal_flip:
-            drawn["flip"] = tf.reshape(tf.cast(flips, tf.bool), [-1, 1, 1, 1])
-        return self._pixel_ops_fn(images, drawn)
+        if flips is not None:
+            flips = keras.ops.convert_to_numpy(flips)
+        params = self.draw_parameters(images.shape[0], tuple(images.shape[1:]), self._rng(seed), flips)
+        return self.apply(images, params)
 
-    def _draw(self, shape, seeds):
-        """Every per-image random parameter of the pixel ops, keyed by op."""
-        batch = shape[0]
+    def tf_augmentation(self):
+        """This Augmenter as TensorFlow ops (``augment_tf.TFAugmentation``), for tf.data on any
+        backend; built on first use (call it eagerly, before a tf.data map traces it)."""
+        if self._tf_augmentation is None:
+            from keras_latent.data.augment_tf import TFAugmentation  # TensorFlow: only here
 
-        def uniform(index, low=0.0, high=1.0):
-            values = tf.random.stateless_uniform([batch], seeds[index], minval=low, maxval=high, alg=_RNG)
-            return tf.reshape(values, [-1, 1, 1, 1])
+            self._tf_augmentation = TFAugmentation(self)
+        return self._tf_augmentation
 
-        drawn = {}
+    def _rng(self, seed):
+        """The host generator of a call: from ``seed`` (mixed with the layer's), else the layer's."""
+        if seed is None:
+            return self._host_rng
+        entropy = [int(v) % 2**64 for v in np.ravel(keras.ops.convert_to_numpy(seed))]
+        return np.random.default_rng(entropy + ([] if self.seed is None else [self.seed % 2**64]))
+
+    def draw_parameters(self, batch_size, image_shape, rng, flips=None):
+        """Every per-image random parameter, drawn on the host with NumPy ``rng`` (a
+        ``np.random.Generator``), with the distributions of the TensorFlow path: a dict of small
+        arrays for ``apply``. ``flips`` (one bool per image) replaces the drawn flips."""
+        height, width = image_shape[0], image_shape[1]
+
+        def uniform(low=0.0, high=1.0):
+            return rng.uniform(low, high, batch_size).astype(np.float32)
+
+        params = {}
+        if self.crop_scale is not None:
+            params["crop_box"] = _draw_crop_boxes(
+                rng, batch_size, height / width, self.crop_scale, self.crop_ratio or (1.0, 1.0))
+        if self.translate:
+            params["translate"] = rng.integers(0, 2 * self.translate + 1, (batch_size, 2), dtype=np.int32)
         if self.horizontal_flip:
-            drawn["flip"] = uniform(1) < 0.5
-        if self.jitter_probability and any(getattr(self, n) for n in _COLOUR_JITTER):
-            drawn["jitter"] = uniform(6) < self.jitter_probability
+            params["flip"] = uniform() < 0.5
+            if flips is not None:
+                params["flip"] = np.asarray(flips, bool).reshape(batch_size)
+        if self._jitters:
+            params["jitter"] = uniform() < self.jitter_probability
             if self.brightness:
-                drawn["brightness"] = uniform(2, -self.brightness, self.brightness)
+                params["brightness"] = uniform(-self.brightness, self.brightness)
             if self.contrast:
-                drawn["contrast"] = uniform(3, 1 - self.contrast, 1 + self.contrast)
+                params["contrast"] = uniform(1 - self.contrast, 1 + self.contrast)
             if self.saturation:
-                drawn["saturation"] = uniform(4, 1 - self.saturation, 1 + self.saturation)
+                params["saturation"] = uniform(1 - self.saturation, 1 + self.saturation)
             if self.hue:
-                drawn["hue"] = tf.reshape(uniform(5, -self.hue, self.hue), [-1])
+                params["hue"] = uniform(-self.hue, self.hue)
         if self.grayscale_probability:
-            drawn["grayscale"] = uniform(7) < self.grayscale_probability
+            params["grayscale"] = uniform() < self.grayscale_probability
         if self.blur_probability:
-            drawn["blur"] = uniform(9) < self.blur_probability
-            drawn["blur_sigma"] = tf.reshape(uniform(8, self.blur_sigma[0], self.blur_sigma[1]), [-1])
-        if self.mask_ratio or self.noise_std:
-            drawn.update(self._draw_corruption(shape, seeds[11]))
-        return drawn
-
-    def _draw_corruption(self, shape, seed):
-        """The masked squares (one draw per patch, scaled up to pixels) and the pixel noise."""
-        drawn = {}
+            params["blur"] = uniform() < self.blur_probability
+            params["blur_sigma"] = uniform(*self.blur_sigma)
         if self.mask_ratio:
-            patch = self.mask_patch
-            cells = [shape[0], -(-shape[1] // patch), -(-shape[2] // patch), 1]
-            keep = tf.random.stateless_uniform(cells, seed, alg=_RNG) >= self.mask_ratio
-            keep = tf.repeat(tf.repeat(keep, patch, axis=1), patch, axis=2)
-            drawn["keep"] = keep[:, :shape[1], :shape[2], :]
+            cells = (batch_size, -(-height // self.mask_patch), -(-width // self.mask_patch))
+            params["keep"] = rng.random(cells) >= self.mask_ratio
         if self.noise_std:
-            noise_seed = tf.random.experimental.stateless_fold_in(seed, 1, alg=_RNG)
-            drawn["noise"] = self.noise_std * tf.random.stateless_normal(shape, noise_seed, alg=_RNG)
-        return drawn
+            params["noise_seed"] = rng.integers(0, 2**31 - 1, 2, dtype=np.int32)  # the noise itself: on the device
+        return params
 
-    def _pixel_ops(self, images, drawn):
-        """Deterministic given ``drawn``: the part that XLA compiles."""
-        if "flip" in drawn:
-            images = self._flip.transform_images(images, {"flips": drawn["flip"]})
-        if "jitter" in drawn:
+    def apply(self, images, params):
+        """The pixel maths for ``draw_parameters``' ``params``, in keras.ops (any backend,
+        compilable: ``params`` are tensors of fixed shapes, their keys fixed by the settings)."""
+        ops = keras.ops
+        images = ops.convert_to_tensor(images, "float32")
+        params = {name: ops.convert_to_tensor(value) for name, value in params.items()}
+        if "crop_box" in params:
+            images = _crop(images, params["crop_box"])
+        if "translate" in params:
+            images = _translate(images, params["translate"], self.translate)
+        if "flip" in params:
+            images = self._flip.transform_images(images, {"flips": _per_image(params["flip"])})
+        if "jitter" in params:
             jittered = images
-            if "brightness" in drawn:
-                jittered = self._brightness.transform_images(jittered, {"rgb_delta": drawn["brightness"]})
-            if "contrast" in drawn:
-                jittered = self._contrast.transform_images(jittered, {"contrast_factor": drawn["contrast"]})
-            if "saturation" in drawn:
-                jittered = _adjust_saturation(jittered, drawn["saturation"])
-            if "hue" in drawn:
-                jittered = self._hue.transform_images(jittered, {"factor": drawn["hue"]})
-            images = tf.where(drawn["jitter"], jittered, images)
-        if "grayscale" in drawn:
-            images = self._grayscale.transform_images(images, drawn["grayscale"])
-        if "blur" in drawn:
-            blurred = _gaussian_blur(images, drawn["blur_sigma"], self.blur_kernel_size)
-            images = tf.where(drawn["blur"], blurred, images)
-        if "noise" in drawn:
-            images = images + drawn["noise"]
-        if "keep" in drawn:
-            images = tf.where(drawn["keep"], images, 0.5)
-        return tf.clip_by_value(images, 0.0, 1.0)
+            if "brightness" in params:
+                jittered = self._brightness.transform_images(
+                    jittered, {"rgb_delta": _per_image(params["brightness"])})
+            if "contrast" in params:
+                jittered = self._contrast.transform_images(
+                    jittered, {"contrast_factor": _per_image(params["contrast"])})
+            if "saturation" in params:
+                jittered = _adjust_saturation(jittered, _per_image(params["saturation"]))
+            if "hue" in params:
+                jittered = self._hue.transform_images(jittered, {"factor": params["hue"]})
+            images = ops.where(_per_image(params["jitter"]), jittered, images)
+        if "grayscale" in params:
+            images = self._grayscale.transform_images(images, _per_image(params["grayscale"]))
+        if "blur" in params:
+            blurred = _gaussian_blur(images, params["blur_sigma"], self.blur_kernel_size)
+            images = ops.where(_per_image(params["blur"]), blurred, images)
+        if "noise_seed" in params:
+            images = images + self.noise_std * self._normal(images.shape, params["noise_seed"])
+        if "keep" in params:
+            images = ops.where(_upsampled(params["keep"], self.mask_patch, images.shape), images, 0.5)
+        return ops.clip(images, 0.0, 1.0)
+
+    def compiled_apply(self):
+        """``apply`` compiled for this backend (XLA on TensorFlow and JAX), once per Augmenter;
+        as it is with ``jit_compile=False``."""
+        if self._compiled_apply is None:
+            from keras_latent.backend import compile_function
+
+            self._compiled_apply = compile_function(self.apply) if self.jit_compile else self.apply
+        return self._compiled_apply
+
+    def _normal(self, shape, seed):
+        """Standard normal noise drawn on the device from ``seed``: keras.random takes a
+        SeedGenerator, so this layer's is read with its state set to ``seed`` in a
+        StatelessScope (as Keras' trainers thread seeds through compiled steps; the layer's
+        own state is left as it was)."""
+        state = self.seed_generator.state
+        seed = keras.ops.cast(seed, state.dtype)
+        with keras.StatelessScope(state_mapping=[(state, seed)]):
+            return keras.random.normal(shape, seed=self.seed_generator)
 
     def compute_output_shape(self, input_shape):
         return input_shape
@@ -336,62 +380,110 @@ class Augmenter(keras.layers.Layer):
         return config
 
 
-def _random_resized_crop(images, seed, scale, ratio, attempts=10):
-    """Per-image random resized crop (Inception / SimCLR style), resized back to the input size.
-
-    Like torchvision: up to ``attempts`` (area, log-ratio) draws per image, the first that fits
-    wins; if none fits, the whole image (for square images that is torchvision's fallback).
-    """
-    shape = tf.shape(images)
-    batch, height, width = shape[0], shape[1], shape[2]
-    seeds = tf.random.experimental.stateless_split(seed, num=4, alg=_RNG)
-    area = tf.random.stateless_uniform([batch, attempts], seeds[0], scale[0], scale[1], alg=_RNG)
-    log_ratio = tf.random.stateless_uniform(
-        [batch, attempts], seeds[1], math.log(ratio[0]), math.log(ratio[1]), alg=_RNG
+def _pixel_layers():
+    """Keras layers used only for their (deterministic) ``transform_images``: flip, brightness,
+    contrast, hue, grayscale."""
+    value_range = (0.0, 1.0)
+    return (
+        keras.layers.RandomFlip("horizontal", dtype="float32"),
+        keras.layers.RandomBrightness(0.0, value_range=value_range, dtype="float32"),
+        keras.layers.RandomContrast(0.0, value_range=value_range, dtype="float32"),
+        keras.layers.RandomHue(0.0, value_range=value_range, dtype="float32"),
+        keras.layers.RandomGrayscale(0.0, dtype="float32"),
     )
-    aspect = tf.cast(height, tf.float32) / tf.cast(width, tf.float32)  # H / W
-    ratio_wh = tf.exp(log_ratio)
+
+
+def _traced(images):
+    """Whether ``images`` is a symbolic value of a function being compiled (JAX tracing)."""
+    if keras.backend.backend() != "jax":
+        return False
+    import jax
+
+    return isinstance(images, jax.core.Tracer)
+
+
+def _draw_crop_boxes(rng, batch_size, aspect, scale, ratio, attempts=10):
+    """``(B, 4)`` normalised ``(y0, x0, y1, x1)`` random-resized-crop boxes, as the TensorFlow
+    path draws them: up to ``attempts`` (area, log-ratio) draws per image, the first that fits
+    wins, else the whole image (torchvision's logic). ``aspect`` is H / W."""
+    area = rng.uniform(scale[0], scale[1], (batch_size, attempts))
+    ratio_wh = np.exp(rng.uniform(math.log(ratio[0]), math.log(ratio[1]), (batch_size, attempts)))
     # Box sides as fractions of the image side: w*h = area * H*W and w/h = ratio (in pixels).
-    crop_w = tf.sqrt(area * ratio_wh * aspect)
-    crop_h = tf.sqrt(area / ratio_wh / aspect)
+    crop_w = np.sqrt(area * ratio_wh * aspect)
+    crop_h = np.sqrt(area / ratio_wh / aspect)
     fits = (crop_w <= 1.0) & (crop_h <= 1.0)
-    first = tf.argmax(tf.cast(fits, tf.int32), axis=1, output_type=tf.int32)
-    any_fits = tf.reduce_any(fits, axis=1)
-    crop_w = tf.where(any_fits, tf.gather(crop_w, first, batch_dims=1), 1.0)
-    crop_h = tf.where(any_fits, tf.gather(crop_h, first, batch_dims=1), 1.0)
-    offsets = tf.random.stateless_uniform([batch, 2], seeds[2], alg=_RNG)
-    y0 = offsets[:, 0] * (1.0 - crop_h)
-    x0 = offsets[:, 1] * (1.0 - crop_w)
-    boxes = tf.stack([y0, x0, y0 + crop_h, x0 + crop_w], axis=1)
-    return tf.image.crop_and_resize(
-        images, boxes, tf.range(batch), tf.stack([height, width]), method="bilinear"
-    )
+    first, any_fits, rows = fits.argmax(axis=1), fits.any(axis=1), np.arange(batch_size)
+    crop_w = np.where(any_fits, crop_w[rows, first], 1.0)
+    crop_h = np.where(any_fits, crop_h[rows, first], 1.0)
+    offsets = rng.random((batch_size, 2))
+    y0, x0 = offsets[:, 0] * (1.0 - crop_h), offsets[:, 1] * (1.0 - crop_w)
+    return np.stack([y0, x0, y0 + crop_h, x0 + crop_w], axis=1).astype(np.float32)
 
 
-def _random_translate(images, seed, pixels):
-    """Shift each image by its own (dy, dx) in [-pixels, pixels], filling by reflection.
+def _per_image(values):
+    """One value per image as a ``(B, 1, 1, 1)`` tensor that broadcasts over its pixels."""
+    return keras.ops.reshape(values, (-1, 1, 1, 1))
 
-    Gathers rows then columns of the reflect-padded batch: exact pixels, no resampling.
+
+def _crop(images, boxes):
+    """Crop each image to its box and resize it back to its size, bilinear, with
+    ``tf.image.crop_and_resize``'s arithmetic: output row ``i`` samples input row
+    ``y0 * (H - 1) + i * (y1 - y0)``, likewise columns; columns are interpolated first.
+
+    Separable gathers, not ``keras.ops.image.affine_transform``: TensorFlow's op for it has no
+    XLA kernel (so it cannot be compiled there), and the JAX one computes the coordinates with
+    a matrix product, which GPUs may round to TF32.
     """
-    shape = tf.shape(images)
-    batch, height, width = shape[0], shape[1], shape[2]
-    padded = tf.pad(images, [[0, 0], [pixels, pixels], [pixels, pixels], [0, 0]], mode="REFLECT")
-    offsets = tf.random.stateless_uniform([batch, 2], seed, 0, 2 * pixels + 1, dtype=tf.int32, alg=_RNG)
-    rows = offsets[:, :1] + tf.range(height)[None, :]
-    cols = offsets[:, 1:] + tf.range(width)[None, :]
-    images = tf.gather(padded, rows, axis=1, batch_dims=1)
-    return tf.gather(images, cols, axis=2, batch_dims=1)
+    height, width = images.shape[1], images.shape[2]
+    images = _interpolated(images, _source_coordinates(boxes[:, 1], boxes[:, 3], width), axis=2)
+    return _interpolated(images, _source_coordinates(boxes[:, 0], boxes[:, 2], height), axis=1)
+
+
+def _source_coordinates(start, end, size):
+    """``(B, size)`` input coordinates of the output pixels for boxes ``[start, end]`` (0..1)."""
+    ops = keras.ops
+    scale = (end - start) * (size - 1) / max(size - 1, 1)
+    return (start * (size - 1))[:, None] + ops.arange(size, dtype="float32")[None, :] * scale[:, None]
+
+
+def _interpolated(images, coordinates, axis):
+    """Linear interpolation of ``images`` at per-image ``coordinates`` along ``axis`` (1 or 2)."""
+    ops = keras.ops
+    low = ops.floor(coordinates)
+    weight = coordinates - low
+    last = images.shape[axis] - 1
+    expand = (slice(None), slice(None), None, None) if axis == 1 else (slice(None), None, slice(None), None)
+    shape = list(images.shape)
+    shape[axis] = coordinates.shape[1]
+
+    def take(index):
+        index = ops.broadcast_to(ops.clip(ops.cast(index, "int32"), 0, last)[expand], shape)
+        return ops.take_along_axis(images, index, axis=axis)
+
+    first = take(low)
+    return first + (take(ops.ceil(coordinates)) - first) * weight[expand]
+
+
+def _translate(images, offsets, pixels):
+    """Shift each image by its own offsets into the reflect-padded image (rows, then columns):
+    exact pixels, no resampling. numpy's "reflect" pad is tf.pad's REFLECT."""
+    ops = keras.ops
+    batch, height, width, channels = images.shape
+    padded = ops.pad(images, [[0, 0], [pixels, pixels], [pixels, pixels], [0, 0]], mode="reflect")
+    offsets = ops.cast(offsets, "int32")
+    rows = offsets[:, :1] + ops.arange(height, dtype="int32")[None, :]  # (B, H)
+    rows = ops.broadcast_to(rows[:, :, None, None], (batch, height, width + 2 * pixels, channels))
+    images = ops.take_along_axis(padded, rows, axis=1)
+    cols = offsets[:, 1:] + ops.arange(width, dtype="int32")[None, :]  # (B, W)
+    cols = ops.broadcast_to(cols[:, None, :, None], (batch, height, width, channels))
+    return ops.take_along_axis(images, cols, axis=2)
 
 
 def _adjust_saturation(images, factor):
     """Blend with the luma image (ITU-R 601, as torchvision): 0 = gray, 1 = unchanged."""
-    gray = tf.linalg.matvec(images, tf.constant(_LUMA, images.dtype))[..., None]
-    return tf.clip_by_value(gray + (images - gray) * factor, 0.0, 1.0)
-
-
-# Plain numbers, not a tf.constant: a tensor made at import starts TensorFlow's runtime, after
-# which MultiWorkerMirroredStrategy can no longer be created.
-_LUMA = (0.299, 0.587, 0.114)
+    red, green, blue = _LUMA  # a weighted sum, not a matmul: exact float32 on every device
+    gray = images[..., :1] * red + images[..., 1:2] * green + images[..., 2:] * blue
+    return keras.ops.clip(gray + (images - gray) * factor, 0.0, 1.0)
 
 
 def _gaussian_blur(images, sigma, kernel_size):
@@ -400,21 +492,28 @@ def _gaussian_blur(images, sigma, kernel_size):
     Per-image kernels run as ONE depthwise convolution: the batch is folded into the
     channel axis, so each (image, channel) pair gets its own kernel.
     """
+    ops = keras.ops
     radius = kernel_size // 2
     if radius == 0:
         return images
-    shape = tf.shape(images)
-    batch, height, width, channels = shape[0], shape[1], shape[2], shape[3]
-    taps = tf.range(-radius, radius + 1, dtype=tf.float32)
-    weights = tf.exp(-tf.square(taps)[None, :] / (2.0 * tf.square(sigma)[:, None]))
-    weights = weights / tf.reduce_sum(weights, axis=1, keepdims=True)  # (B, k)
-    weights = tf.transpose(tf.repeat(weights, channels, axis=0))  # (k, B*C), image-major
-    padded = tf.pad(images, [[0, 0], [radius, radius], [radius, radius], [0, 0]], mode="REFLECT")
-    folded = tf.transpose(padded, [1, 2, 0, 3])  # (H', W', B, C)
-    folded = tf.reshape(folded, [1, height + 2 * radius, width + 2 * radius, batch * channels])
-    folded = tf.nn.depthwise_conv2d(folded, weights[None, :, :, None], [1, 1, 1, 1], "VALID")
-    folded = tf.nn.depthwise_conv2d(folded, weights[:, None, :, None], [1, 1, 1, 1], "VALID")
-    return tf.transpose(tf.reshape(folded, [height, width, batch, channels]), [2, 0, 1, 3])
+    batch, height, width, channels = images.shape
+    taps = ops.arange(-radius, radius + 1, dtype="float32")
+    weights = ops.exp(-ops.square(taps)[None, :] / (2.0 * ops.square(sigma)[:, None]))
+    weights = weights / ops.sum(weights, axis=1, keepdims=True)  # (B, k)
+    weights = ops.transpose(ops.repeat(weights, channels, axis=0))  # (k, B*C), image-major
+    padded = ops.pad(images, [[0, 0], [radius, radius], [radius, radius], [0, 0]], mode="reflect")
+    folded = ops.transpose(padded, [1, 2, 0, 3])  # (H', W', B, C)
+    folded = ops.reshape(folded, (1, height + 2 * radius, width + 2 * radius, batch * channels))
+    folded = ops.depthwise_conv(folded, weights[None, :, :, None], strides=1, padding="valid")
+    folded = ops.depthwise_conv(folded, weights[:, None, :, None], strides=1, padding="valid")
+    return ops.transpose(ops.reshape(folded, (height, width, batch, channels)), [2, 0, 1, 3])
+
+
+def _upsampled(cells, patch, shape):
+    """Per-patch keep bits ``(B, h, w)`` -> per-pixel ``(B, H, W, 1)``."""
+    ops = keras.ops
+    keep = ops.repeat(ops.repeat(cells, patch, axis=1), patch, axis=2)
+    return keep[:, : shape[1], : shape[2], None]
 
 
 def _amount(value, name, high):

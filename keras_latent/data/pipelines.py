@@ -11,21 +11,32 @@ Augmentation is reproducible: each batch gets its own stateless seed from
 the parallel map cannot reorder the randomness. ``normalize=(mean, std)`` standardises the
 model's *inputs* only; reconstruction targets and the clean image of ``with_original`` stay in
 [0, 1].
+
+TensorFlow only (imported when a pipeline is built, on any Keras backend: Keras feeds tf.data to
+JAX and PyTorch too); ``arrays.py`` has the same builders without TensorFlow.
 """
 
 import numpy as np
 import tensorflow as tf
 
 from keras_latent.data.augment import Augmenter
+from keras_latent.data.checks import (
+    checked_batch_size,
+    checked_contrastive,
+    checked_images,
+    checked_labels,
+    checked_normalize,
+    checked_prediction_array,
+)
 
 AUTOTUNE = tf.data.AUTOTUNE
 
 
 def reconstruction_dataset(images, batch_size, *, augment=None, shuffle=True, seed=0, normalize=None):
     """``(x, x)`` batches for autoencoders; with ``augment``, ``(augmented x, clean x)`` (denoising)."""
-    images = _checked_images(images)
-    _checked_batch_size(batch_size)
-    normalize = _checked_normalize(normalize, images.shape[-1])
+    images = checked_images(images)
+    checked_batch_size(batch_size)
+    normalize = checked_normalize(normalize, images.shape[-1])
 
     def to_pair(x, batch_seed):
         return _normalized(_augmented(augment, x, batch_seed), normalize), x
@@ -35,10 +46,10 @@ def reconstruction_dataset(images, batch_size, *, augment=None, shuffle=True, se
 
 def supervised_dataset(images, labels, batch_size, *, augment=None, shuffle=True, seed=0, normalize=None):
     """``(x, y)`` batches, ``y`` int64 class indices."""
-    images = _checked_images(images)
-    labels = _checked_labels(labels, len(images))
-    _checked_batch_size(batch_size)
-    normalize = _checked_normalize(normalize, images.shape[-1])
+    images = checked_images(images)
+    labels = checked_labels(labels, len(images))
+    checked_batch_size(batch_size)
+    normalize = checked_normalize(normalize, images.shape[-1])
 
     def to_pair(x, y, batch_seed, flips=None):
         return _normalized(_augmented(augment, x, batch_seed, flips), normalize), y
@@ -54,24 +65,10 @@ def contrastive_dataset(images, batch_size, *, augment, seed=0, with_original=Fa
     hybrid reconstructs it). Batches are full (``drop_remainder``): NT-Xent compares every
     image with the rest of its batch.
     """
-    images = _checked_images(images)
-    _checked_batch_size(batch_size)
-    normalize = _checked_normalize(normalize, images.shape[-1])
-    if batch_size < 2:
-        raise ValueError(
-            f"contrastive_dataset needs batch_size >= 2, got {batch_size}: NT-Xent needs at least "
-            "2 images per batch (each image's negatives are the other images of its batch)."
-        )
-    if len(images) < batch_size:
-        raise ValueError(
-            f"contrastive_dataset got {len(images)} images, fewer than batch_size={batch_size}; "
-            "with drop_remainder it would yield nothing. Lower batch_size or pass more images."
-        )
-    if augment is None:
-        raise ValueError(
-            "contrastive_dataset needs an augmentation (two identical views teach nothing); "
-            "pass augment=build_augmentation(dataset, 'simclr')."
-        )
+    images = checked_images(images)
+    checked_batch_size(batch_size)
+    normalize = checked_normalize(normalize, images.shape[-1])
+    checked_contrastive(images, batch_size, augment)
 
     def to_views(x, batch_seed):
         seeds = tf.random.experimental.stateless_split(batch_seed, num=2)
@@ -84,9 +81,9 @@ def contrastive_dataset(images, batch_size, *, augment, seed=0, with_original=Fa
 
 def encoding_dataset(images, batch_size, *, normalize=None):
     """``x`` batches in the original order, for encoding a whole split (no shuffle, no augment)."""
-    images = _checked_images(images)
-    _checked_batch_size(batch_size)
-    normalize = _checked_normalize(normalize, images.shape[-1])
+    images = checked_images(images)
+    checked_batch_size(batch_size)
+    normalize = checked_normalize(normalize, images.shape[-1])
 
     def to_input(x, batch_seed):
         return _normalized(x, normalize)
@@ -101,10 +98,7 @@ def prediction_dataset(array, batch_size):
     Keras' own adapter for a NumPy array leaves tf.data autotuning on, and deleting its
     iterator stalled a ``predict`` call by seconds now and then (docs/PERFORMANCE.md).
     """
-    array = np.asarray(array)
-    _checked_batch_size(batch_size)
-    if len(array) == 0:
-        raise ValueError("no images to run the model on.")
+    array = checked_prediction_array(array, batch_size)
     if array.dtype == np.uint8:
         data = tf.data.Dataset.from_tensor_slices(array).batch(batch_size)
         data = data.map(lambda x: tf.cast(x, tf.float32) / 255.0, num_parallel_calls=AUTOTUNE)
@@ -125,6 +119,8 @@ def _batched(images, labels, batch_size, to_element, augment, shuffle, seed, dro
     per-image state, so every image is mirrored in every other epoch (airbench's alternating
     flip: over two epochs each image is seen both ways, instead of by chance).
     """
+    if isinstance(augment, Augmenter) and not augment.is_identity:
+        augment.tf_augmentation()  # built eagerly, before the map traces it
     images = tf.convert_to_tensor(images)
     labels = None if labels is None else tf.convert_to_tensor(labels)
     count = int(images.shape[0])
@@ -185,7 +181,8 @@ def _augmented(augment, x, seed, flips=None):
     if augment is None or (isinstance(augment, Augmenter) and augment.is_identity):
         return x
     if isinstance(augment, Augmenter):
-        return augment(x, seed=seed, flips=flips)
+        # The TensorFlow ops themselves, not the Keras layer: inside tf.data on any backend.
+        return augment.tf_augmentation()(x, seed, flips)
     return augment(x)  # any callable on a float32 batch (its own randomness: not reproducible)
 
 
@@ -194,53 +191,3 @@ def _normalized(x, normalize):
         return x
     mean, std = normalize
     return (x - mean) / std
-
-
-def _checked_normalize(normalize, channels):
-    """``(mean, std)`` as float32 arrays that broadcast over channels, or None."""
-    if normalize is None:
-        return None
-    try:
-        mean, std = (np.asarray(v, np.float32).reshape(-1) for v in normalize)
-    except (TypeError, ValueError):
-        raise ValueError(f"normalize must be (mean, std), got {normalize!r}") from None
-    if mean.size not in (1, channels) or std.size not in (1, channels):
-        raise ValueError(f"normalize mean/std need 1 or {channels} values, got {normalize!r}")
-    if np.any(std <= 0):
-        raise ValueError(f"normalize std must be positive, got {std.tolist()}")
-    return mean, std
-
-
-def _checked_images(images):
-    if isinstance(images, tf.Tensor):
-        images = images.numpy()
-    images = np.asarray(images)
-    if images.ndim != 4:
-        raise ValueError(
-            f"Pipelines take a uint8 image array of shape (N, H, W, C); got shape {images.shape}. "
-            "Add a channel axis to grayscale images (images[..., None])."
-        )
-    if images.dtype != np.uint8:
-        raise ValueError(
-            f"Pipelines take uint8 images (0..255) and scale them to [0, 1] themselves; got "
-            f"{images.dtype}. Pass the arrays of load_dataset() unchanged."
-        )
-    if len(images) == 0:
-        raise ValueError("Pipelines need at least one image; got an empty array.")
-    return images
-
-
-def _checked_labels(labels, count):
-    labels = np.asarray(labels)
-    if labels.ndim != 1 or len(labels) != count:
-        raise ValueError(
-            f"labels must be a 1-D array with one label per image ({count}); got shape {labels.shape}."
-        )
-    if not np.issubdtype(labels.dtype, np.integer):
-        raise ValueError(f"labels must be integer class indices; got dtype {labels.dtype}.")
-    return labels.astype(np.int64)
-
-
-def _checked_batch_size(batch_size):
-    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")

@@ -436,8 +436,9 @@ def _run_section(run):
     phases = ", ".join(f"{name} {seconds:.0f} s" for name, seconds in run["phases_s"].items())
     return ["", "## Run", "",
             f"- command: `{run['command']}`",
-            f"- device: {run['device']} ({run['cpu_cores']} cores, load average "
-            f"{run['load_average_1m']} at the end); precision: {run['precision']}",
+            f"- backend: {run.get('backend', 'tensorflow')}; device: {run['device']} "
+            f"({run['cpu_cores']} cores, load average {run['load_average_1m']} at the end); "
+            f"precision: {run['precision']}",
             f"- seed: {run['seed']}; commit: {run['git_commit'] or 'not a git checkout'}",
             f"- versions: {versions}"] + ([f"- wall-clock: {phases}"] if phases else [])
 

@@ -11,12 +11,11 @@ from keras_latent.data.augment import (
     AUGMENTATION_PRESETS,
     DEFAULT_SETTINGS,
     Augmenter,
-    _gaussian_blur,
-    _random_resized_crop,
     build_augmentation,
     mirrors_images,
     resolve_augmentation,
 )
+from keras_latent.data.augment_tf import _gaussian_blur, _random_resized_crop
 
 SEED = tf.constant([3, 4], tf.int64)
 
