@@ -7,13 +7,15 @@ and augmentations), compiles it with one untimed round, then waits. The parent t
 children's rounds in turn (TensorFlow, JAX, TensorFlow, JAX...), so a burst of load from other
 processes hits every backend alike; the figure is the median over rounds of images per second
 (``fit`` of ``--steps`` steps, input pipeline included). A backend whose package is missing is
-skipped. ``--input arrays`` feeds JAX / PyTorch from the on-device array pipeline instead of
-tf.data (``KERAS_LATENT_INPUT``).
+skipped. ``BACKEND:arrays`` feeds a backend from the on-device array pipeline instead of tf.data
+(``KERAS_LATENT_INPUT``); ``BACKEND@PATH`` runs the keras-latent of another checkout (e.g. a
+``git worktree`` of an older commit), to compare versions in the same interleaved rounds.
 
 Usage:
     python benchmarks/backend_throughput.py                       # tensorflow vs jax, all paradigms
     python benchmarks/backend_throughput.py --quick --paradigms simclr
     python benchmarks/backend_throughput.py --backends tensorflow jax jax:arrays
+    python benchmarks/backend_throughput.py --backends tensorflow tensorflow@/tmp/old-checkout
 
 One JSON line per round goes to stdout, then a table. Images per second count images, not
 views: a SimCLR step of batch 256 processes 512 augmented views.
@@ -50,9 +52,10 @@ SETTINGS = {
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--backends", nargs="+", default=["tensorflow", "jax"],
-                        help="backends to compare; BACKEND:arrays feeds it the array pipeline")
+                        help="backends to compare: BACKEND[:arrays][@CHECKOUT]")
     parser.add_argument("--paradigms", nargs="+", choices=PARADIGMS, default=list(PARADIGMS))
-    parser.add_argument("--steps", type=int, default=20, help="training steps per timed round")
+    parser.add_argument("--images", type=int, default=4096,
+                        help="images per timed round (steps = images // batch size, >= 3)")
     parser.add_argument("--rounds", type=int, default=5, help="timed rounds per backend")
     parser.add_argument("--precision", default="auto")
     parser.add_argument("--data-dir", default=os.environ.get("KERAS_LATENT_DATA_DIR")
@@ -62,8 +65,16 @@ def parse_args(argv=None):
                         help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.quick:
-        args.steps, args.rounds = min(args.steps, 3), min(args.rounds, 2)
+        args.images, args.rounds = 96, min(args.rounds, 2)
     return args
+
+
+def steps_per_round(args, paradigm) -> int:
+    return max(3, args.images // batch_size_of(args, paradigm))
+
+
+def batch_size_of(args, paradigm) -> int:
+    return 32 if args.quick else SETTINGS[paradigm]["batch_size"]
 
 
 # -- the child: one backend, one paradigm -------------------------------------------------------
@@ -71,33 +82,37 @@ def parse_args(argv=None):
 
 def child(args, backend_name, paradigm):
     """Build, compile (one untimed round), then time one round per "go" line on stdin."""
-    from keras_latent.flags import quiet_startup
-
+    try:
+        from keras_latent.flags import quiet_startup
+    except ImportError:  # a checkout from before the backends work
+        def quiet_startup():
+            return None
     quiet_startup()
     import keras
 
     import keras_latent as kl
-    from keras_latent.evaluation.metadata import device_line
+    from keras_latent.evaluation.metadata import device_description
     from keras_latent.paradigms import fitting
 
     settings = dict(SETTINGS[paradigm])
-    batch_size = 32 if args.quick else settings["batch_size"]
-    count = batch_size * (args.steps + 1) * (2 if paradigm == "simclr" else 1)
+    batch_size, steps = batch_size_of(args, paradigm), steps_per_round(args, paradigm)
+    count = batch_size * (steps + 1) * (2 if paradigm == "simclr" else 1)
     splits = kl.data.load_dataset("cifar10", data_dir=args.data_dir, seed=0).limit(count, seed=0)
     config = kl.paradigms.TrainingConfig(batch_size=batch_size, epochs=1, verbose=0,
                                          precision=args.precision)
     with fitting.training_scope(config):
         model, data = _model_and_data(kl, paradigm, splits, config, settings)
-    model.fit(data, epochs=1, steps_per_epoch=args.steps, verbose=0, shuffle=False)  # compiles
-    print(json.dumps({"ready": True, "device": device_line(), "policy": config.dtype_policy,
+    model.fit(data, epochs=1, steps_per_epoch=steps, verbose=0, shuffle=False)  # compiles
+    device = f"{keras.backend.backend()} on {device_description()}"
+    print(json.dumps({"ready": True, "device": device, "policy": config.dtype_policy,
                       "keras": keras.__version__}), flush=True)
     for line in sys.stdin:
         if line.strip() != "go":
             break
         start = time.perf_counter()
-        model.fit(data, epochs=1, steps_per_epoch=args.steps, verbose=0, shuffle=False)
+        model.fit(data, epochs=1, steps_per_epoch=steps, verbose=0, shuffle=False)
         seconds = time.perf_counter() - start
-        print(json.dumps({"images_per_s": args.steps * batch_size / seconds}), flush=True)
+        print(json.dumps({"images_per_s": steps * batch_size / seconds}), flush=True)
 
 
 def _model_and_data(kl, paradigm, splits, config, settings):
@@ -130,12 +145,14 @@ def _repeated(data):
 
 
 def start_child(args, spec, paradigm):
+    spec, _, checkout = spec.partition("@")
     backend_name, _, feed = spec.partition(":")
-    env = {**os.environ, "KERAS_BACKEND": backend_name, "PYTHONPATH": str(HERE.parent)}
+    tree = Path(checkout).resolve() if checkout else HERE.parent
+    env = {**os.environ, "KERAS_BACKEND": backend_name, "PYTHONPATH": str(tree)}
     if feed:
         env["KERAS_LATENT_INPUT"] = feed
     argv = [sys.executable, __file__, "--child", backend_name, paradigm,
-            "--steps", str(args.steps), "--precision", args.precision]
+            "--images", str(args.images), "--precision", args.precision]
     if args.data_dir:
         argv += ["--data-dir", args.data_dir]
     if args.quick:
@@ -154,7 +171,7 @@ def _read(process):
 
 
 def benchmark(args, paradigm):
-    specs = [spec for spec in args.backends if _installed(spec.partition(":")[0])]
+    specs = [spec for spec in args.backends if _installed(spec.partition("@")[0].partition(":")[0])]
     children = {spec: start_child(args, spec, paradigm) for spec in specs}
     figures = {spec: [] for spec in specs}
     for round_ in range(args.rounds):
@@ -185,7 +202,7 @@ def main(argv=None):
     load = os.getloadavg()[0]
     results = {paradigm: benchmark(args, paradigm) for paradigm in args.paradigms}
     specs = sorted({spec for row in results.values() for spec in row}, key=args.backends.index)
-    print(f"\nimages/s, median of {args.rounds} rounds of {args.steps} steps "
+    print(f"\nimages/s, median of {args.rounds} rounds of about {args.images} images "
           f"(load average at the start {load:.2f}, {os.cpu_count()} cores)")
     print("| paradigm | " + " | ".join(specs) + " |")
     print("| --- |" + " ---: |" * len(specs))

@@ -408,6 +408,11 @@ def main(argv=None) -> int:
     write_json_atomic(project_dir / SPEC_FILE, spec)
     boards = []
     if args.tensorboard:
+        from keras_latent.backend import tensorflow_installed
+
+        if not tensorflow_installed():
+            parser.error("--tensorboard writes TensorFlow event files, and TensorFlow is not "
+                         "installed here: pip install tensorflow, or search without it")
         boards = [tensorboard_callback(project_dir / "tensorboard")]  # + TRIAL/execution0
         note = ("" if hparams_available() else "; the HParams dashboard (hyperparameters "
                 "beside scores) needs the tensorboard package: pip install -e \".[tensorboard]\"")

@@ -28,21 +28,6 @@ BUILDERS = {
 }
 
 
-@pytest.fixture(scope="module")
-def images():
-    return np.random.default_rng(0).integers(0, 256, size=(40, 32, 32, 3), dtype=np.uint8)
-
-
-@pytest.fixture(scope="module")
-def labels():
-    return np.arange(40) % 10
-
-
-@pytest.fixture(scope="module")
-def augment():
-    return build_augmentation("cifar10", "simclr")
-
-
 def epoch(dataset):
     """One epoch of an array pipeline as NumPy, then on to the next epoch (as ``fit`` does)."""
     batches = [tuple(np.asarray(t) for t in dataset[i]) for i in range(len(dataset))]

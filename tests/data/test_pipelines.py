@@ -14,21 +14,6 @@ from keras_latent.data import (
 )
 
 
-@pytest.fixture(scope="module")
-def images():
-    return np.random.default_rng(0).integers(0, 256, size=(40, 32, 32, 3), dtype=np.uint8)
-
-
-@pytest.fixture(scope="module")
-def labels():
-    return np.arange(40) % 10
-
-
-@pytest.fixture(scope="module")
-def augment():
-    return build_augmentation("cifar10", "simclr")
-
-
 def as_numpy(dataset):
     return [tuple(np.asarray(t) for t in element) if isinstance(element, tuple) else np.asarray(element)
             for element in dataset]
