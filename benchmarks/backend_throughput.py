@@ -9,7 +9,8 @@ processes hits every backend alike; the figure is the median over rounds of imag
 (``fit`` of ``--steps`` steps, input pipeline included). A backend whose package is missing is
 skipped. ``BACKEND:arrays`` feeds a backend from the on-device array pipeline instead of tf.data
 (``KERAS_LATENT_INPUT``); ``BACKEND@PATH`` runs the keras-latent of another checkout (e.g. a
-``git worktree`` of an older commit), to compare versions in the same interleaved rounds.
+``git worktree`` of an older commit, from the one-compile API on: ``recipe_models.py``), to
+compare versions in the same interleaved rounds.
 
 Usage:
     python benchmarks/backend_throughput.py                       # tensorflow vs jax, all paradigms
@@ -33,21 +34,10 @@ import sys
 import time
 from pathlib import Path
 
+from recipe_models import PARADIGMS, model_and_data, recipe_config, recipe_settings
+
 HERE = Path(__file__).resolve().parent
-PARADIGMS = ("autoencoder", "classifier", "simclr")
 _SHARED_DATA = HERE.parent.parent / "shared" / "datasets"
-
-# The CIFAR-10 recipes' settings that decide a step's cost (recipes/*.py, SETTINGS["cifar10"]).
-SETTINGS = {
-    "autoencoder": {"architecture": {"kind": "conv", "channels": [32, 64, 128],
-                                     "kernel_sizes": 3, "strides": 2, "pooling": "avg",
-                                     "convs_per_stage": 2, "batch_norm": True,
-                                     "activation": "silu", "dropout": 0.0},
-                    "augment": {"noise_std": 0.1}, "batch_size": 128},
-    "classifier": {"architecture": "cifar_fast", "augment": "shift_flip", "batch_size": 1024},
-    "simclr": {"architecture": "cifar_conv", "augment": "simclr", "batch_size": 256},
-}
-
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -74,7 +64,7 @@ def steps_per_round(args, paradigm) -> int:
 
 
 def batch_size_of(args, paradigm) -> int:
-    return 32 if args.quick else SETTINGS[paradigm]["batch_size"]
+    return 32 if args.quick else recipe_settings(paradigm)["batch_size"]
 
 
 # -- the child: one backend, one paradigm -------------------------------------------------------
@@ -94,14 +84,15 @@ def child(args, backend_name, paradigm):
     from keras_latent.evaluation.metadata import device_description
     from keras_latent.paradigms import fitting
 
-    settings = dict(SETTINGS[paradigm])
+    settings = recipe_settings(paradigm)
     batch_size, steps = batch_size_of(args, paradigm), steps_per_round(args, paradigm)
     count = batch_size * (steps + 1) * (2 if paradigm == "simclr" else 1)
     splits = kl.data.load_dataset("cifar10", data_dir=args.data_dir, seed=0).limit(count, seed=0)
-    config = kl.paradigms.TrainingConfig(batch_size=batch_size, epochs=1, verbose=0,
-                                         precision=args.precision)
+    config = recipe_config(paradigm, settings, batch_size=batch_size, epochs=1, verbose=0,
+                           precision=args.precision)
     with fitting.training_scope(config):
-        model, data = _model_and_data(kl, paradigm, splits, config, settings)
+        model, data = model_and_data(paradigm, splits, config, settings)
+        data = _repeated(data)
     model.fit(data, epochs=1, steps_per_epoch=steps, verbose=0, shuffle=False)  # compiles
     device = f"{keras.backend.backend()} on {device_description()}"
     print(json.dumps({"ready": True, "device": device, "policy": config.dtype_policy,
@@ -113,27 +104,6 @@ def child(args, backend_name, paradigm):
         model.fit(data, epochs=1, steps_per_epoch=steps, verbose=0, shuffle=False)
         seconds = time.perf_counter() - start
         print(json.dumps({"images_per_s": steps * batch_size / seconds}), flush=True)
-
-
-def _model_and_data(kl, paradigm, splits, config, settings):
-    from keras_latent.paradigms import autoencoder, classifier, contrastive, fitting, probe
-
-    optimizer = fitting.make_optimizer(config, 100)
-    if paradigm == "autoencoder":
-        model = autoencoder.build_autoencoder(splits, settings["architecture"], 128)
-        autoencoder.compile_autoencoder(model, optimizer, "mae", config.jit_compile)
-        data, _ = autoencoder.autoencoder_datasets(splits, config, settings["augment"])
-    elif paradigm == "classifier":
-        model = classifier.build_classification_model(splits, settings["architecture"], 128)
-        probe.compile_classifier(model, optimizer, config.jit_compile)
-        data, _ = classifier.classifier_datasets(splits, config, settings["augment"])
-    else:
-        model = contrastive.build_simclr(splits, settings["architecture"], 128)
-        model.compile(optimizer=optimizer, jit_compile=config.jit_compile)
-        data = kl.data.contrastive_dataset(
-            splits.train.images, config.batch_size, seed=config.seed,
-            augment=kl.data.resolve_augmentation(splits.name, settings["augment"], seed=0))
-    return model, _repeated(data)
 
 
 def _repeated(data):

@@ -37,16 +37,18 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent))
-sys.path.insert(0, str(HERE.parent / "recipes"))
+sys.path.insert(0, str(HERE.parent))  # this checkout's keras_latent
 
-from keras_latent import paradigms  # noqa: E402
-from keras_latent.models import SimCLR, build_autoencoder, build_classifier, build_encoder, get_preset, projection_head  # noqa: E402,E501
-from keras_latent.paradigms.autoencoder import compile_autoencoder  # noqa: E402
-from keras_latent.paradigms.fitting import make_optimizer  # noqa: E402
 from keras_latent.evaluation.metadata import cpu_model  # noqa: E402
+from keras_latent.paradigms.fitting import training_scope  # noqa: E402
 from keras_latent.paradigms.precision import auto_policy  # noqa: E402
-from keras_latent.paradigms.probe import compile_classifier  # noqa: E402
+from recipe_models import (  # noqa: E402
+    current_precision,
+    model_and_data,
+    recipe_config,
+    recipe_settings,
+    splits_of,
+)
 
 MODELS = ("benchmark", "cifar_autoencoder", "cifar_classifier", "cifar_simclr")
 
@@ -74,32 +76,22 @@ def parse_args(argv=None):
     return args
 
 
-def build(name):
-    """(model, batch -> fit arguments) for one recipe's model under the current policy."""
-    import autoencoder
-    import classifier
-    import simclr
-
-    config = paradigms.TrainingConfig()
-    if name in ("benchmark", "cifar_autoencoder"):
-        preset = ("benchmark" if name == "benchmark"
-                  else autoencoder.SETTINGS["cifar10"]["architecture"])
-        model = build_autoencoder((32, 32, 3), 128, **get_preset(preset))
-        compile_autoencoder(model, make_optimizer(config, 100))
-        return model, lambda x, y: (x, x)
-    if name == "cifar_classifier":
-        settings = classifier.SETTINGS["cifar10"]
-        fast = paradigms.FAST_CLASSIFIER_CONFIG
-        model = build_classifier((32, 32, 3), 10, settings["latent_dim"],
-                                 head_kwargs=settings["head_kwargs"],
-                                 **get_preset(settings["architecture"]))
-        compile_classifier(model, make_optimizer(fast, 100), label_smoothing=fast.label_smoothing)
-        return model, lambda x, y: (x, y)
-    encoder = build_encoder((32, 32, 3), 128,
-                            **get_preset(simclr.SETTINGS["cifar10"]["architecture"]))
-    model = SimCLR(encoder, projection_head(128))
-    model.compile(optimizer=make_optimizer(config, 100))
-    return model, lambda x, y: (x, x[:, :, ::-1])  # (view_1, view_2), as the pipeline gives
+def build(name, batch_size):
+    """(model, batch -> fit arguments) for one recipe's model under the current policy, built
+    and compiled by the paradigm's functions (``recipe_models``)."""
+    paradigm = "autoencoder" if name == "benchmark" else name.removeprefix("cifar_")
+    settings = recipe_settings(paradigm)
+    if name == "benchmark":
+        settings["architecture"] = "benchmark"
+    images, labels = next(_batches(1, batch_size))
+    splits = splits_of((images * 255).astype("uint8"), labels)
+    config = recipe_config(paradigm, settings, batch_size=batch_size, epochs=1, verbose=0,
+                           precision=current_precision())
+    with training_scope(config):
+        model, _ = model_and_data(paradigm, splits, config, settings)
+    arguments = {"autoencoder": lambda x, y: (x, x), "classifier": lambda x, y: (x, y),
+                 "simclr": lambda x, y: (x, x[:, :, ::-1])}[paradigm]  # the two views
+    return model, arguments
 
 
 def timed(model, arguments, steps, batch_size):
@@ -122,7 +114,7 @@ def compare(name, args):
     for policy in ("float32", args.policy):
         keras.mixed_precision.set_global_policy(policy)
         keras.utils.set_random_seed(0)
-        built[policy] = build(name)
+        built[policy] = build(name, args.batch_size)
     keras.mixed_precision.set_global_policy("float32")
     for model, arguments in built.values():
         timed(model, arguments, args.warmup, args.batch_size)

@@ -65,8 +65,8 @@ def build(paradigm):
     if paradigm == "classifier":
         model = nn.Sequential(encoder(), nn.Linear(LATENT_DIM, NUM_CLASSES))
         return model, lambda m, x, y: F.cross_entropy(m(x).float(), y)
-    model = nn.Sequential(encoder(), nn.Linear(LATENT_DIM, 128), nn.ReLU(inplace=True),
-                          nn.Linear(128, 128))
+    model = nn.Sequential(encoder(), nn.Linear(LATENT_DIM, 128, bias=False), nn.BatchNorm1d(128),
+                          nn.ReLU(inplace=True), nn.Linear(128, 128))
     # Both views as one 2N batch, as in the Keras twins.
     return model, lambda m, x, y: nt_xent(m(torch.cat([x, y], 0)))
 

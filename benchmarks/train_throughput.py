@@ -52,6 +52,8 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 from keras import layers  # noqa: E402
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout's keras_latent
+
 from keras_latent.evaluation.metadata import cpu_model  # noqa: E402
 from keras_latent.paradigms.precision import auto_policy, precision_line  # noqa: E402
 
@@ -148,22 +150,6 @@ def in_memory_dataset(paradigm, images, labels, batch_size):
     return tf.data.Dataset.from_tensor_slices(pairs).repeat().prefetch(tf.data.AUTOTUNE)
 
 
-def pipeline_dataset(paradigm, images, labels, batch_size):
-    """The library's own tf.data pipeline with the augmentation its paradigm uses by default."""
-    from keras_latent.data import (build_augmentation, contrastive_dataset,
-                                   reconstruction_dataset, supervised_dataset)
-
-    if paradigm == "autoencoder":
-        ds = reconstruction_dataset(images, batch_size, augment=None, seed=0)
-    elif paradigm == "classifier":
-        augment = build_augmentation("cifar10", "light", seed=0)
-        ds = supervised_dataset(images, labels, batch_size, augment=augment, seed=0)
-    else:
-        augment = build_augmentation("cifar10", "simclr", seed=0)
-        ds = contrastive_dataset(images, batch_size, augment=augment, seed=0)
-    return ds.repeat()
-
-
 # ---------------------------------------------------------------------------------------------
 # Plain Keras / TensorFlow twins (no keras_latent import)
 # ---------------------------------------------------------------------------------------------
@@ -195,8 +181,9 @@ def plain_decoder():
 
 def plain_projection_head():
     inputs = keras.Input((LATENT_DIM,))
-    x = layers.Dense(128, activation="relu")(inputs)
-    return keras.Model(inputs, layers.Dense(128)(x), name="plain_head")
+    x = layers.Dense(128, use_bias=False)(inputs)  # as SimCLR's head: Dense -> BN -> ReLU -> Dense
+    x = layers.ReLU()(layers.BatchNormalization()(x))
+    return keras.Model(inputs, layers.Dense(128, dtype="float32")(x), name="plain_head")
 
 
 def plain_nt_xent(z):
@@ -276,31 +263,25 @@ def tape_step(paradigm, model, jit_compile, augment=None):
 # ---------------------------------------------------------------------------------------------
 
 
-def library_model(paradigm, jit_compile, steps_per_execution):
-    from keras_latent.models import (Autoencoder, SimCLR, build_classifier, build_decoder,
-                                     build_encoder, get_preset, projection_head)
-    from keras_latent.paradigms.autoencoder import compile_autoencoder
-    from keras_latent.paradigms.probe import compile_classifier
+def library_model(paradigm, images, labels, args):
+    """(model, pipeline): the paradigm's own ``build_*``, ``compile_*`` and ``*_datasets`` on the
+    benchmark architecture (``recipe_models``), with the paradigm's default augmentation and
+    Adam at a constant rate, as the plain twins train."""
+    from recipe_models import current_precision, model_and_data, recipe_config, splits_of
 
-    arch = get_preset("benchmark")
-    optimizer = keras.optimizers.Adam(LEARNING_RATE)
-    jit = {"on": True, "off": False, "auto": "auto"}[jit_compile]
-    if paradigm == "autoencoder":
-        model = Autoencoder(build_encoder(IMAGE_SHAPE, LATENT_DIM, **arch),
-                            build_decoder(IMAGE_SHAPE, LATENT_DIM, **arch))
-        compile_autoencoder(model, optimizer, "mae", jit)
-    elif paradigm == "classifier":
-        model = build_classifier(IMAGE_SHAPE, NUM_CLASSES, latent_dim=LATENT_DIM, head="linear",
-                                 freeze_encoder=False, **arch)
-        compile_classifier(model, optimizer, jit)
-    else:
-        encoder = build_encoder(IMAGE_SHAPE, LATENT_DIM, **arch)
-        head = projection_head(LATENT_DIM, hidden_dim=128, output_dim=128, batch_norm=False)
-        model = SimCLR(encoder, head, temperature=TEMPERATURE)
-        model.compile(optimizer=optimizer, jit_compile=jit)
+    from keras_latent.paradigms.fitting import training_scope
+
+    settings = {"architecture": "benchmark", "latent_dim": LATENT_DIM, "temperature": TEMPERATURE,
+                "projection_hidden": 128, "projection_dim": 128}
+    config = recipe_config(
+        "autoencoder", settings, batch_size=args.batch_size, learning_rate=LEARNING_RATE,
+        weight_decay=0.0, schedule="constant", seed=0, verbose=0, precision=current_precision(),
+        jit_compile={"on": True, "off": False, "auto": "auto"}[args.jit_compile])
+    with training_scope(config):
+        model, pipeline = model_and_data(paradigm, splits_of(images, labels), config, settings)
     # The paradigms keep Keras' default (1); set here only when --steps-per-execution asks.
-    model.steps_per_execution = steps_per_execution
-    return model
+    model.steps_per_execution = args.steps_per_execution
+    return model, pipeline.repeat()
 
 
 def architecture_check(paradigm, library, plain):
@@ -402,11 +383,10 @@ def benchmark_paradigm(paradigm, args, images, labels):
     memory = in_memory_dataset(paradigm, mem_images, mem_labels, batch)
     runners, extras = {}, {}
 
-    library = library_model(paradigm, args.jit_compile, args.steps_per_execution)
+    library, _ = library_model(paradigm, images, labels, args)
     runners["keras_latent"] = FitRunner(library, memory, batch, args.steps_per_execution)
     if not args.no_pipeline:
-        pipeline = pipeline_dataset(paradigm, images, labels, batch)
-        twin = library_model(paradigm, args.jit_compile, args.steps_per_execution)
+        twin, pipeline = library_model(paradigm, images, labels, args)
         runners["keras_latent_pipeline"] = FitRunner(twin, pipeline, batch,
                                                      args.steps_per_execution)
         if paradigm == "simclr":

@@ -294,7 +294,7 @@ def random_baseline_experiment(splits, output_dir, *, architecture, latent_dim, 
     run = paradigms.train_random_baseline(
         splits, architecture=architecture, latent_dim=latent_dim, num_labels=num_labels,
         **(probe or {}),
-        config=_probe_config(probe_config, _in_run_folder(config, output_dir)),
+        config=paradigms.probe_config(_in_run_folder(config, output_dir), probe_config),
     )
     check_finite(run, "probe")
     save_model_atomic(run.model, output_dir / "probe.keras")
@@ -313,7 +313,7 @@ def _probe_phase(phases, encoder, splits, probe, probe_config, config, encoder_f
                  num_labels=None):
     """The frozen-encoder probe of an experiment, trained and saved as ``probe.keras`` or
     loaded when an earlier run finished it with the same settings (and the same encoder)."""
-    probe_config = _probe_config(probe_config, config)
+    probe_config = paradigms.probe_config(config, probe_config)
     settings = _training_settings(splits, probe_config, probe=probe, num_labels=num_labels)
     run = phases.load("probe", "probe.keras", settings)
     if run is None:
@@ -323,10 +323,3 @@ def _probe_phase(phases, encoder, splits, probe, probe_config, config, encoder_f
         save_model_atomic(run.model, phases.output_dir / "probe.keras")
         phases.finished("probe", "probe.keras", settings)
     return run
-
-
-def _probe_config(probe_config, config):
-    """The probe's own schedule, with the run's seed, verbosity, precision and TensorBoard."""
-    base = probe_config or paradigms.PROBE_CONFIG
-    return base.replace(seed=config.seed, verbose=config.verbose, precision=config.precision,
-                        tensorboard=config.tensorboard)

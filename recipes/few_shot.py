@@ -52,8 +52,7 @@ def main(argv=None):
         "random encoder + frozen probe": build_encoder(splits.image_shape, LATENT_DIM,
                                                        **get_preset(ARCHITECTURE)),
     }
-    probe_config = paradigms.PROBE_CONFIG.replace(seed=args.seed, verbose=config.verbose,
-                                                  tensorboard=config.tensorboard)
+    probe_config = paradigms.probe_config(config)
     results = {}
     for n in args.num_labels:
         row = {}

@@ -45,9 +45,7 @@ def main(argv=None):
             run = paradigms.train_autoencoder(splits, architecture=architecture,
                                               latent_dim=latent_dim, config=logged)
             probe = paradigms.train_probe(run.model.encoder, splits,
-                                          config=paradigms.PROBE_CONFIG.replace(
-                                              seed=args.seed, verbose=config.verbose,
-                                              tensorboard=logged.tensorboard))
+                                          config=paradigms.probe_config(logged))
             reconstructions = M.predict_in_batches(run.model, splits.test.images)
             logits = M.predict_in_batches(probe.model, splits.test.images)
             results.setdefault(f"c={channels}", {})[latent_dim] = {

@@ -22,11 +22,15 @@ from keras_latent.paradigms.autoencoder import (
 )
 from keras_latent.paradigms.classifier import build_classification_model, classifier_datasets
 from keras_latent.paradigms.config import TrainingConfig
-from keras_latent.paradigms.contrastive import build_simclr, simclr_datasets
+from keras_latent.paradigms.contrastive import (
+    build_simclr,
+    compile_simclr,
+    simclr_batch_config,
+    simclr_datasets,
+)
 from keras_latent.paradigms.fitting import (
     check_labels,
     fit,
-    make_optimizer,
     steps_per_epoch,
     training_scope,
 )
@@ -178,14 +182,15 @@ class _ParadigmHyperModel(keras_tuner.HyperModel):
 
     def _total_steps(self, drop_remainder=False):
         """Training steps of a trial (some presets size a schedule by it)."""
-        return self.config.epochs * steps_per_epoch(len(self.splits.train),
-                                                    self.config.batch_size,
-                                                    drop_remainder=drop_remainder)
+        return self.config.epochs * self._steps(drop_remainder)
 
-    def _optimizer(self, hp, num_examples, drop_remainder=False):
-        config = self.config.replace(learning_rate=declare_learning_rate(hp))
-        steps = steps_per_epoch(num_examples, config.batch_size, drop_remainder=drop_remainder)
-        return make_optimizer(config, steps)
+    def _trial_config(self, hp):
+        """The run's config at this trial's learning rate: what the paradigm compiles with."""
+        return self.config.replace(learning_rate=declare_learning_rate(hp))
+
+    def _steps(self, drop_remainder=False):
+        return steps_per_epoch(len(self.splits.train), self.config.batch_size,
+                               drop_remainder=drop_remainder)
 
     def datasets(self, hp):
         """(train, val, monitors) for a trial: the paradigm's pipelines."""
@@ -253,8 +258,7 @@ class AutoencoderHyperModel(_ParadigmHyperModel):
         with training_scope(self.config):
             model = build_autoencoder(self.splits, architecture, latent_dim,
                                       total_steps=self._total_steps())
-            compile_autoencoder(model, self._optimizer(hp, len(self.splits.train)), "mae",
-                                self.config.jit_compile)
+            compile_autoencoder(model, self._trial_config(hp), self._steps(), "mae")
         return model
 
     def datasets(self, hp):
@@ -303,8 +307,7 @@ class ClassifierHyperModel(_ParadigmHyperModel):
             model = build_classification_model(self.splits, architecture, latent_dim,
                                                head=head, head_kwargs=head_kwargs,
                                                total_steps=self._total_steps())
-            compile_classifier(model, self._optimizer(hp, len(self.splits.train)),
-                               self.config.jit_compile)
+            compile_classifier(model, self._trial_config(hp), self._steps())
         return model
 
     def datasets(self, hp):
@@ -333,11 +336,10 @@ class SimCLRHyperModel(_ParadigmHyperModel):
         if not (_power_of_two(max_projection_width) and max_projection_width >= 32):
             raise SearchSpaceError(f"max_projection_width must be a power of two >= 32, got "
                                    f"{max_projection_width!r}")
+        self.config = simclr_batch_config(splits, self.config)  # as train_simclr does
         if len(splits.train) < self.config.batch_size:
-            raise SearchSpaceError(
-                f"SimCLR drops incomplete batches: {len(splits.train)} training images give no "
-                f"batch of {self.config.batch_size}; lower the batch size or use more data"
-            )
+            raise SearchSpaceError(f"SimCLR needs 2 or more training images, got "
+                                   f"{len(splits.train)}")
         if knn_examples < 1:
             raise SearchSpaceError(f"knn_examples must be >= 1, got {knn_examples!r}")
         self.augment = augment
@@ -360,10 +362,7 @@ class SimCLRHyperModel(_ParadigmHyperModel):
                                  projection_hidden=width, projection_dim=self.projection_dim,
                                  strategy=self.config.strategy,
                                  total_steps=self._total_steps(drop_remainder=True))
-            model.compile(
-                optimizer=self._optimizer(hp, len(self.splits.train), drop_remainder=True),
-                jit_compile=self.config.jit_compile,
-            )
+            compile_simclr(model, self._trial_config(hp), self._steps(drop_remainder=True))
         return model
 
     def datasets(self, hp):

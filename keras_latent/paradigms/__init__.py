@@ -1,7 +1,8 @@
 """Training paradigms: each experiment is one call returning a TrainingRun.
 
-Each paradigm also exposes its pieces -- ``<paradigm>_datasets``, ``build_<paradigm>`` and the
-compile step -- which ``train_*``, the tuner's HyperModels and the benchmarks share.
+Each paradigm also exposes its pieces -- ``<paradigm>_datasets``, ``build_<paradigm>`` and
+``compile_<paradigm>(model, config, steps)``, all taking their options from a
+``TrainingConfig`` -- which ``train_*``, the tuner's HyperModels and the benchmarks share.
 
 Imported lazily (PEP 562) so that ``import keras_latent`` stays importable while the layers
 below are loaded, and so the data/models layers never import the paradigms.
@@ -21,6 +22,7 @@ _EXPORTS = {
     "train_random_baseline": "probe",
     "labelled_subset": "probe",
     "PROBE_CONFIG": "probe",
+    "probe_config": "probe",
     "train_classifier": "classifier",
     "FAST_CLASSIFIER_CONFIG": "classifier",
     "classifier_datasets": "classifier",
@@ -30,6 +32,8 @@ _EXPORTS = {
     "SIMCLR_CONFIG": "contrastive",
     "simclr_datasets": "contrastive",
     "build_simclr": "contrastive",
+    "compile_simclr": "contrastive",
+    "simclr_batch_config": "contrastive",
     "AtomicModelCheckpoint": "callbacks",
     "KNNMonitor": "callbacks",
     "default_callbacks": "callbacks",

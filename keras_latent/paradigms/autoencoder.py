@@ -29,13 +29,14 @@ def _reconstruction_loss(loss):
     return RECONSTRUCTION_LOSSES[loss]
 
 
-def compile_autoencoder(model, optimizer, loss="mae", jit_compile="auto"):
-    """Compile for reconstruction; MAE is always reported (the usual figure to compare with)."""
+def compile_autoencoder(model, config: TrainingConfig, steps: int, loss="mae"):
+    """Compile for reconstruction with ``config``'s optimiser and schedule over ``steps`` per
+    epoch; MAE is always reported (the usual figure to compare with)."""
     model.compile(
-        optimizer=optimizer,
+        optimizer=make_optimizer(config, steps),
         loss=_reconstruction_loss(loss),
         metrics=[keras.metrics.MeanAbsoluteError(name="mae")],
-        jit_compile=jit_compile,
+        jit_compile=config.jit_compile,
     )
     return model
 
@@ -67,8 +68,9 @@ def autoencoder_datasets(splits, config, augment=None):
     train = reconstruction_dataset(
         splits.train.images, config.batch_size, augment=augmenter, seed=config.seed
     )
-    val = reconstruction_dataset(splits.val.images, config.batch_size, shuffle=False)
-    return train, (val if len(splits.val) else None)
+    val = (reconstruction_dataset(splits.val.images, config.batch_size, shuffle=False)
+           if len(splits.val) else None)
+    return train, val
 
 
 def build_autoencoder(splits, architecture, latent_dim, *, total_steps=None) -> Autoencoder:
@@ -88,7 +90,7 @@ def _fit_reconstruction(autoencoder, splits, config, loss, augment, phase):
     check_images(autoencoder.encoder.input_shape, splits)
     train, val = autoencoder_datasets(splits, config, augment)
     steps = steps_per_epoch(len(splits.train), config.batch_size)
-    compile_autoencoder(autoencoder, make_optimizer(config, steps), loss, config.jit_compile)
+    compile_autoencoder(autoencoder, config, steps, loss)
     return fit(autoencoder, train, val, config,
                monitor="val_loss" if val is not None else "loss", mode="min", phase=phase,
                reconstruct=splits.val.images)

@@ -11,7 +11,6 @@ from keras_latent.paradigms.fitting import (
     architecture_config,
     check_labels,
     fit,
-    make_optimizer,
     steps_per_epoch,
     training_scope,
 )
@@ -90,8 +89,7 @@ def train_classifier(splits, *, architecture="mnist_conv", latent_dim=128, head=
         model = build_classification_model(
             splits, architecture, latent_dim, head=head, head_kwargs=head_kwargs,
             images=images, total_steps=config.epochs * steps)
-        compile_classifier(model, make_optimizer(config, steps), config.jit_compile,
-                           config.label_smoothing)
+        compile_classifier(model, config, steps)
         history = fit(model, train, val, config,
                       monitor="val_accuracy" if val is not None else "accuracy", mode="max",
                       phase="classifier")

@@ -46,6 +46,22 @@ def synchronize_batch_norm(model, strategy) -> int:
     return found
 
 
+def simclr_batch_config(splits, config: TrainingConfig) -> TrainingConfig:
+    """``config``, with the batch shrunk to the whole training split (and a warning) when the
+    split is smaller than one batch: SimCLR drops incomplete batches, so it would train on
+    nothing. The one rule for the paradigm and its search."""
+    if 2 <= len(splits.train) < config.batch_size:
+        warnings.warn(f"batch_size {config.batch_size} is larger than the {len(splits.train)} "
+                      "training images; using one batch of all of them.", stacklevel=3)
+        return config.replace(batch_size=len(splits.train))
+    return config
+
+
+def simclr_steps(splits, config: TrainingConfig) -> int:
+    """Steps per epoch of SimCLR's pipeline, which drops the incomplete last batch."""
+    return steps_per_epoch(len(splits.train), config.batch_size, drop_remainder=True)
+
+
 def simclr_datasets(splits, config, augment="simclr", *, strength=1.0, hybrid=False,
                     knn_examples=5000, knn_every=1):
     """``(train, val, monitors)`` for SimCLR: two augmented views per image (and the clean
@@ -84,6 +100,13 @@ def build_simclr(splits, architecture, latent_dim, *, temperature=0.5, projectio
     return model
 
 
+def compile_simclr(model, config: TrainingConfig, steps: int):
+    """Compile with ``config``'s optimiser and schedule over ``steps`` per epoch; the loss
+    (NT-Xent) and its metrics are the model's own."""
+    model.compile(optimizer=make_optimizer(config, steps), jit_compile=config.jit_compile)
+    return model
+
+
 def train_simclr(splits, *, architecture="mnist_conv", latent_dim=128, temperature=0.5,
                  projection_hidden=512, projection_dim=128, augment="simclr", strength=1.0,
                  reconstruction_weight=0.0, knn_examples=5000, knn_every=1,
@@ -111,12 +134,8 @@ def train_simclr(splits, *, architecture="mnist_conv", latent_dim=128, temperatu
             workers) batch norm uses the statistics of the global batch
             (``synchronize_batch_norm``), so the run trains what one device would.
     """
-    config = config or SIMCLR_CONFIG
-    if 2 <= len(splits.train) < config.batch_size:
-        warnings.warn(f"batch_size {config.batch_size} is larger than the {len(splits.train)} "
-                      "training images; using one batch of all of them.", stacklevel=2)
-        config = config.replace(batch_size=len(splits.train))
-    steps = steps_per_epoch(len(splits.train), config.batch_size, drop_remainder=True)
+    config = simclr_batch_config(splits, config or SIMCLR_CONFIG)
+    steps = simclr_steps(splits, config)
     train, val, monitors = simclr_datasets(
         splits, config, augment, strength=strength, hybrid=reconstruction_weight > 0,
         knn_examples=knn_examples, knn_every=knn_every)
@@ -126,7 +145,7 @@ def train_simclr(splits, *, architecture="mnist_conv", latent_dim=128, temperatu
             projection_hidden=projection_hidden, projection_dim=projection_dim,
             reconstruction_weight=reconstruction_weight, strategy=config.strategy,
             total_steps=config.epochs * steps)
-        model.compile(optimizer=make_optimizer(config, steps), jit_compile=config.jit_compile)
+        compile_simclr(model, config, steps)
         monitor = "val_knn_accuracy" if monitors else ("val_loss" if val is not None else "loss")
         history = fit(model, train, val, config, monitor=monitor,
                       mode="max" if monitors else "min", monitors=monitors, phase="simclr")

@@ -82,16 +82,27 @@ def _probe_head(kind, head_kwargs, members, codes, num_classes):
     return HeadEnsemble([one(f"probe_head_{i + 1}") for i in range(members)])
 
 
-def compile_classifier(model, optimizer, jit_compile="auto", label_smoothing=0.0):
-    loss = (SmoothedSparseCrossentropy(label_smoothing) if label_smoothing
+def compile_classifier(model, config: TrainingConfig, steps: int):
+    """Compile a classifier (or a probe head) on logits with ``config``'s optimiser, schedule
+    over ``steps`` per epoch and label smoothing; the one compile of the classifier, the probe
+    and their searches."""
+    loss = (SmoothedSparseCrossentropy(config.label_smoothing) if config.label_smoothing
             else keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     model.compile(
-        optimizer=optimizer,
+        optimizer=make_optimizer(config, steps),
         loss=loss,
         metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
-        jit_compile=jit_compile,
+        jit_compile=config.jit_compile,
     )
     return model
+
+
+def probe_config(run_config: TrainingConfig, base: TrainingConfig | None = None):
+    """The probe's own schedule (``base``, default ``PROBE_CONFIG``) with the run's seed,
+    verbosity, precision and TensorBoard: one place, so every caller probes the same way."""
+    base = base or PROBE_CONFIG
+    return base.replace(seed=run_config.seed, verbose=run_config.verbose,
+                        precision=run_config.precision, tensorboard=run_config.tensorboard)
 
 
 def train_probe(encoder, splits, *, head="linear", head_kwargs=None, num_labels=None,
@@ -146,8 +157,7 @@ def train_probe(encoder, splits, *, head="linear", head_kwargs=None, num_labels=
     with training_scope(config):
         probe_head = _probe_head(head, head_kwargs, members, train_z, splits.num_classes)
         steps = steps_per_epoch(len(train_z), config.batch_size)
-        compile_classifier(probe_head, make_optimizer(config, steps), config.jit_compile,
-                           config.label_smoothing)
+        compile_classifier(probe_head, config, steps)
         restore_best = keras.callbacks.EarlyStopping(
             monitor="val_accuracy" if has_val else "accuracy", mode="max",
             patience=config.epochs, restore_best_weights=True,
@@ -159,7 +169,8 @@ def train_probe(encoder, splits, *, head="linear", head_kwargs=None, num_labels=
                 *phase_tensorboard(config, "probe"), *config.callbacks]),
         )
         classifier = Classifier(encoder, probe_head, freeze_encoder=True)
-        compile_classifier(classifier, make_optimizer(config, steps), config.jit_compile)
+        # Compiled for evaluate() and reloading only; its loss is the plain cross-entropy.
+        compile_classifier(classifier, config.replace(label_smoothing=0.0), steps)
         build_optimizer(classifier)  # so that classifier.save() reloads without a warning
     return TrainingRun(classifier, history.history, codes=codes)
 
