@@ -41,7 +41,6 @@ def main(argv=None):
     # TensorFlow loads here, after the flags.
     from keras_latent import experiment, paradigms
     from keras_latent.evaluation import metrics as M
-    from keras_latent.models import build_encoder, get_preset
 
     splits, config, output_dir = setup(args)
     encoders = {
@@ -49,8 +48,8 @@ def main(argv=None):
                                                splits, config),
         "SimCLR + frozen probe": _encoder(args.simclr, paradigms.train_simclr, splits,
                                           config.replace(batch_size=max(args.batch_size, 256))),
-        "random encoder + frozen probe": build_encoder(splits.image_shape, LATENT_DIM,
-                                                       **get_preset(ARCHITECTURE)),
+        "random encoder + frozen probe": paradigms.build_random_encoder(
+            splits, ARCHITECTURE, LATENT_DIM, config),
     }
     probe_config = paradigms.probe_config(config)
     results = {}

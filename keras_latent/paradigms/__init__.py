@@ -20,6 +20,7 @@ _EXPORTS = {
     "compile_autoencoder": "autoencoder",
     "train_probe": "probe",
     "train_random_baseline": "probe",
+    "build_random_encoder": "probe",
     "labelled_subset": "probe",
     "PROBE_CONFIG": "probe",
     "probe_config": "probe",

@@ -190,15 +190,23 @@ def _with_augmented_codes(encoder, dataset, images, labels, codes, augment, copi
     return np.concatenate(all_codes), np.concatenate(all_labels)
 
 
+def build_random_encoder(splits, architecture, latent_dim, config: TrainingConfig):
+    """An untrained encoder of ``architecture`` for ``splits``' images, seeded by ``config``:
+    the baseline every trained encoder is measured against. Its whitening stem is fit to the
+    training images (label-free, part of the architecture, as the trained encoders have it)."""
+    with training_scope(config):
+        encoder = build_encoder(splits.image_shape, latent_dim, **architecture_config(architecture))
+        adapt_whitening(encoder, splits.train.images)
+    return encoder
+
+
 def train_random_baseline(splits, *, architecture="mnist_conv", latent_dim=128, head="linear",
                           head_kwargs=None, num_labels=None, augment=None, augmented_copies=0,
                           members=1, config: TrainingConfig | None = None) -> TrainingRun:
     """The probe on an untrained encoder of the same architecture: what random features give.
     The probe settings are ``train_probe``'s, so the baseline gets the trained encoders' probe."""
     config = config or PROBE_CONFIG
-    with training_scope(config):
-        encoder = build_encoder(splits.image_shape, latent_dim, **architecture_config(architecture))
-        adapt_whitening(encoder, splits.train.images)  # label-free, part of the architecture
+    encoder = build_random_encoder(splits, architecture, latent_dim, config)
     return train_probe(encoder, splits, head=head, head_kwargs=head_kwargs, num_labels=num_labels,
                        augment=augment, augmented_copies=augmented_copies, members=members,
                        config=config)
