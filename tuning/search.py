@@ -378,7 +378,7 @@ def main(argv=None) -> int:
     import keras
 
     from keras_latent import serializables  # noqa: F401  (registers the custom classes)
-    from keras_latent.data import check_classes, load_dataset
+    from keras_latent.data import load_splits
     from keras_latent.evaluation.metadata import device_line
     from keras_latent.paradigms import TrainingConfig
     from keras_latent.paradigms.precision import precision_line
@@ -396,10 +396,7 @@ def main(argv=None) -> int:
                                 precision=args.precision)
         print(device_line())
         print(precision_line(args.precision, config.dtype_policy))
-        splits = load_dataset(args.dataset, data_dir=args.data_dir, seed=args.seed)
-        if args.limit:
-            splits = splits.limit(args.limit, seed=args.seed)
-        check_classes(splits)
+        splits = load_splits(args.dataset, args.data_dir, seed=args.seed, limit=args.limit)
         hypermodel = HYPERMODELS[args.task](splits, space=space, config=config, **options)
     except ValueError as error:  # DatasetError, SearchSpaceError, TrainingConfig checks
         parser.error(str(error))

@@ -20,6 +20,7 @@ from keras_latent.data.datasets import DatasetSplits
 from keras_latent.data.datasets import check_classes
 from keras_latent.data.datasets import Split
 from keras_latent.data.datasets import load_dataset
+from keras_latent.data.datasets import load_splits
 
 PIPELINES = ("tf.data", "arrays")
 
@@ -84,6 +85,7 @@ __all__ = [
     "encoding_dataset",
     "input_pipeline",
     "load_dataset",
+    "load_splits",
     "mirrors_images",
     "prediction_dataset",
     "reconstruction_dataset",

@@ -173,6 +173,17 @@ def load_dataset(name, data_dir=None, validation_fraction=0.1, seed=0):
     return _load_splits(spec.name, source, _stamp(source), float(validation_fraction), int(seed))
 
 
+def load_splits(name, data_dir=None, *, seed=0, limit=None):
+    """What every command trains on: ``load_dataset`` with ``seed``, each split capped at
+    ``limit`` (a seeded sample; None or 0: all of it), then checked to hold two or more classes
+    (``check_classes``). Raises ``DatasetError`` naming the problem and the fix."""
+    splits = load_dataset(name, data_dir=data_dir, seed=seed)
+    if limit:
+        splits = splits.limit(limit, seed=seed)
+    check_classes(splits)
+    return splits
+
+
 def get_spec(name):
     """The registry entry for ``name``, or a DatasetError listing the known names."""
     try:

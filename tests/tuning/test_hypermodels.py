@@ -118,9 +118,11 @@ def test_bad_fixed_arguments_fail_before_any_trial(mnist_tiny, tiny_space, tiny_
     with pytest.raises(SearchSpaceError, match="output_dir must be None"):
         AutoencoderHyperModel(mnist_tiny, space=tiny_space,
                               config=tiny_config.replace(output_dir="somewhere"))
-    with pytest.raises(SearchSpaceError, match="lower the batch size"):
-        SimCLRHyperModel(mnist_tiny, space=tiny_space,
-                         config=tiny_config.replace(batch_size=10_000))
+    # A SimCLR batch larger than the data is shrunk to one batch of it, as train_simclr does.
+    with pytest.warns(UserWarning, match="one batch of all of them"):
+        shrunk = SimCLRHyperModel(mnist_tiny, space=tiny_space,
+                                  config=tiny_config.replace(batch_size=10_000))
+    assert shrunk.config.batch_size == len(mnist_tiny.train)
     with pytest.raises(SearchSpaceError, match="max_head_width"):
         ClassifierHyperModel(mnist_tiny, space=tiny_space, config=tiny_config,
                              max_head_width=100)
