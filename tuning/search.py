@@ -354,9 +354,23 @@ def main(argv=None) -> int:
     role = distributed_role()
     # Workers must never delete the shared project the chief is serving.
     overwrite = args.overwrite and role != "worker"
+    options = _task_options(parser, args)
+    project_dir, spec = _checked_project(parser, args, options, overwrite)
+    hypermodel = _hypermodel(parser, args, options)  # Keras loads here, after the checks
+    tuner = make_tuner(args, hypermodel, overwrite=overwrite)
+    write_json_atomic(project_dir / SPEC_FILE, spec)
+    tuner.search(callbacks=_tensorboard_callbacks(parser, args, project_dir))
+    if role == "worker":
+        print(f"Worker {os.environ['KERASTUNER_TUNER_ID']} done; the chief writes the results.")
+        return 0
+    return finish(tuner, hypermodel, project_dir, args)
+
+
+def _checked_project(parser, args, options, overwrite):
+    """(project folder, spec): the search this command asks for, checked against what an
+    earlier run left in the folder unless it starts over."""
     project_dir = Path(args.directory) / args.project
     spec = {"task": args.task, "dataset": args.dataset, "tuner": args.tuner}
-    options = _task_options(parser, args)
     if options.get("objective", "mae") != "mae":  # older projects' specs have no objective
         spec["objective"] = options["objective"]
     if project_dir.exists() and not project_dir.is_dir():
@@ -365,8 +379,13 @@ def main(argv=None) -> int:
     if not overwrite:
         check_spec(parser, project_dir, spec)
         check_project_files(parser, project_dir)
+    return project_dir, spec
 
-    # Heavy imports after argument checks: a bad command fails in a blink.
+
+def _hypermodel(parser, args, options):
+    """Start the backend, load the data and build the HyperModel; a bad setting ends the
+    command with one line. Heavy imports happen here, after the argument checks, so a bad
+    command fails in a blink."""
     from keras_latent.errors import RunError
     from keras_latent.flags import choose_backend, quiet_startup
 
@@ -385,40 +404,36 @@ def main(argv=None) -> int:
     from tuning.hypermodels import HYPERMODELS, EncoderSpace
 
     keras.utils.set_random_seed(args.seed)
-    strategy = "mirrored" if args.mirrored else None
     try:
         space = EncoderSpace(min_depth=args.min_depth, max_depth=args.max_depth,
                              min_channels=args.min_channels, max_channels=args.max_channels,
                              latent_dims=tuple(args.latent_dim),
                              kernel_sizes=tuple(args.kernel_sizes), preset=args.preset)
         config = TrainingConfig(epochs=args.epochs, batch_size=args.batch_size, seed=args.seed,
-                                verbose=0 if args.quiet else "auto", strategy=strategy,
+                                verbose=0 if args.quiet else "auto",
+                                strategy="mirrored" if args.mirrored else None,
                                 precision=args.precision)
         print(device_line())
         print(precision_line(args.precision, config.dtype_policy))
         splits = load_splits(args.dataset, args.data_dir, seed=args.seed, limit=args.limit)
-        hypermodel = HYPERMODELS[args.task](splits, space=space, config=config, **options)
+        return HYPERMODELS[args.task](splits, space=space, config=config, **options)
     except ValueError as error:  # DatasetError, SearchSpaceError, TrainingConfig checks
         parser.error(str(error))
 
-    tuner = make_tuner(args, hypermodel, overwrite=overwrite)
-    write_json_atomic(project_dir / SPEC_FILE, spec)
-    boards = []
-    if args.tensorboard:
-        from keras_latent.backend import tensorflow_installed
 
-        if not tensorflow_installed():
-            parser.error("--tensorboard writes TensorFlow event files, and TensorFlow is not "
-                         "installed here: pip install tensorflow, or search without it")
-        boards = [tensorboard_callback(project_dir / "tensorboard")]  # + TRIAL/execution0
-        note = ("" if hparams_available() else "; the HParams dashboard (hyperparameters "
-                "beside scores) needs the tensorboard package: pip install -e \".[tensorboard]\"")
-        print(f"TensorBoard: one folder per trial under {project_dir / 'tensorboard'}{note}")
-    tuner.search(callbacks=boards)
-    if role == "worker":
-        print(f"Worker {os.environ['KERASTUNER_TUNER_ID']} done; the chief writes the results.")
-        return 0
-    return finish(tuner, hypermodel, project_dir, args)
+def _tensorboard_callbacks(parser, args, project_dir) -> list:
+    """With --tensorboard, event files per trial under DIR/NAME/tensorboard/TRIAL/execution0."""
+    if not args.tensorboard:
+        return []
+    from keras_latent.backend import tensorflow_installed
+
+    if not tensorflow_installed():
+        parser.error("--tensorboard writes TensorFlow event files, and TensorFlow is not "
+                     "installed here: pip install tensorflow, or search without it")
+    note = ("" if hparams_available() else "; the HParams dashboard (hyperparameters "
+            "beside scores) needs the tensorboard package: pip install -e \".[tensorboard]\"")
+    print(f"TensorBoard: one folder per trial under {project_dir / 'tensorboard'}{note}")
+    return [tensorboard_callback(project_dir / "tensorboard")]
 
 
 if __name__ == "__main__":
