@@ -193,7 +193,7 @@ def device_calls(parts: list[Path], repo: Path) -> list[dict]:
     return calls
 
 
-def main(argv=None):
+def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     default_data = os.environ.get("KERAS_LATENT_DATA_DIR") or str(REPO.parent / "shared" / "datasets")
@@ -210,10 +210,33 @@ def main(argv=None):
                         help=f"keep {WHEEL_DIR}/ as it is (no download)")
     parser.add_argument("--skip-data", action="store_true",
                         help=f"keep {PARTS_DIR}/ as it is (no cutting)")
-    args = parser.parse_args(argv)
+    return parser.parse_args(argv)
 
-    wheel_dir, parts_dir = REPO / WHEEL_DIR, REPO / PARTS_DIR
-    if not args.skip_wheels:
+
+def main(argv=None):
+    args = parse_args(argv)
+    wheel_bytes = prepare_wheels(REPO / WHEEL_DIR, download=not args.skip_wheels)
+    tree = tree_bytes(REPO)
+    print(f"working tree that travels: {tree / gpu_parts.MIB:.2f} MiB")
+    parts = prepare_parts(args, REPO / PARTS_DIR, wheel_bytes + tree)
+    print(f"\n{PARTS_DIR}/:")
+    for part in parts:
+        size = part.stat().st_size
+        print(f"  {size / gpu_parts.MIB:7.2f} MiB  {part.name}  (a call carrying it and "
+              f"{WHEEL_DIR}/: {(size + wheel_bytes + tree) / gpu_parts.MIB:.2f} MiB)")
+    print("\nDevice calls, one right after the other (a warm machine is kept only about 30 s "
+          "after a call; the staged parts are lost with it):")
+    for call in device_calls(parts, REPO):
+        print(json.dumps(call))
+    print("Add flags to the last command as needed, e.g. --recipes classifier,autoencoder, "
+          "--timeout simclr=300, --quick (benchmarks/README.md, 'GPU'). If it answers that "
+          "parts are missing (exit status 3: the machine went back between the calls), repeat "
+          "it at once carrying .whl and the missing parts: a run stages what it carries first.")
+
+
+def prepare_wheels(wheel_dir, download=True) -> int:
+    """Download (unless told not to) and check the wheels; returns their size in bytes."""
+    if download:
         pins = {name: installed_version(name) for name in WHEELS}
         print("wheels for the GPU machine (versions installed here):",
               json.dumps(pins), flush=True)
@@ -223,18 +246,21 @@ def main(argv=None):
     if problems:
         sys.exit("error: " + "\n  ".join(problems))
     wheel_bytes = gpu_parts.folder_size(wheels)
-    tree = tree_bytes(REPO)
     print(f"\n{WHEEL_DIR}/ ({wheel_bytes / gpu_parts.MIB:.2f} MiB; every requirement is carried "
           "or on the GPU machine):")
     for wheel in wheels:
         print(f"  {wheel.stat().st_size / gpu_parts.MIB:7.2f} MiB  {wheel.name}")
-    print(f"working tree that travels: {tree / gpu_parts.MIB:.2f} MiB")
+    return wheel_bytes
 
+
+def prepare_parts(args, parts_dir, carried_bytes) -> list:
+    """CIFAR-10 cut into parts that fit a call beside ``carried_bytes`` (or the parts already
+    there with --skip-data)."""
     if args.skip_data:
         parts = sorted(gpu_parts.find_parts(parts_dir).values(),
                        key=lambda path: gpu_parts.parse_part_name(path.name)[1])
     else:
-        max_part = int(args.budget_mib * gpu_parts.MIB) - wheel_bytes - tree
+        max_part = int(args.budget_mib * gpu_parts.MIB) - carried_bytes
         if max_part < 8 * gpu_parts.MIB:
             sys.exit(f"error: only {max_part / gpu_parts.MIB:.1f} MiB left for a part under "
                      f"--budget-mib {args.budget_mib}")
@@ -249,21 +275,7 @@ def main(argv=None):
         print(f"done in {time.monotonic() - started:.0f} s")
     if not parts:
         sys.exit(f"error: no parts in {PARTS_DIR}/")
-    print(f"\n{PARTS_DIR}/:")
-    for part in parts:
-        size = part.stat().st_size
-        print(f"  {size / gpu_parts.MIB:7.2f} MiB  {part.name}  (a call carrying it and "
-              f"{WHEEL_DIR}/: {(size + wheel_bytes + tree) / gpu_parts.MIB:.2f} MiB)")
-
-    calls = device_calls(parts, REPO)
-    print("\nDevice calls, one right after the other (a warm machine is kept only about 30 s "
-          "after a call; the staged parts are lost with it):")
-    for call in calls:
-        print(json.dumps(call))
-    print("Add flags to the last command as needed, e.g. --recipes classifier,autoencoder, "
-          "--timeout simclr=300, --quick (benchmarks/README.md, 'GPU'). If it answers that "
-          "parts are missing (exit status 3: the machine went back between the calls), repeat "
-          "it at once carrying .whl and the missing parts: a run stages what it carries first.")
+    return parts
 
 
 if __name__ == "__main__":

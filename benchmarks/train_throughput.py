@@ -378,27 +378,47 @@ def emit(record):
 def benchmark_paradigm(paradigm, args, images, labels):
     """Build, warm up, then time every variant of ``paradigm`` in interleaved rounds."""
     keras.utils.set_random_seed(0)
-    batch = args.batch_size
-    mem_images, mem_labels = images[: IN_MEMORY_BATCHES * batch], labels[: IN_MEMORY_BATCHES * batch]
-    memory = in_memory_dataset(paradigm, mem_images, mem_labels, batch)
-    runners, extras = {}, {}
+    runners = make_runners(paradigm, args, images, labels)
+    for runner in runners.values():
+        runner.warm_up(args.warmup)
+        gc.collect()
+    time.sleep(PIPELINE_PAUSE_S)
+    rounds, loads = timed_rounds(runners, args)
+    library, plain = runners["keras_latent"].model, runners["plain_fit"].model
+    jit_resolved = {"keras_latent": getattr(library, "jit_compile", None),
+                    "plain_fit": getattr(plain, "jit_compile", None)}
+    architecture = architecture_check(paradigm, library, plain)
+    results = {}
+    for name, values in rounds.items():
+        results[name] = statistics.median(values)
+        emit({"kind": "measurement", "paradigm": paradigm, "variant": name,
+              "images_per_s": round(results[name], 1),
+              "rounds_images_per_s": [round(v, 1) for v in values],
+              "steps": args.steps, "repeats": args.repeats, "batch_size": args.batch_size,
+              "jit_compile": args.jit_compile, "jit_compile_resolved": jit_resolved,
+              "mixed_precision": args.mixed_precision, "dtype_policy": args.policy,
+              "steps_per_execution": args.steps_per_execution,
+              "device": device_name(), "load_1m": loads, "architecture": architecture})
+    return results
 
+
+def make_runners(paradigm, args, images, labels) -> dict:
+    """Every variant of ``paradigm``, by name (see the module docstring), built and compiled."""
+    batch, every = args.batch_size, args.steps_per_execution
+    count = IN_MEMORY_BATCHES * batch
+    memory = in_memory_dataset(paradigm, images[:count], labels[:count], batch)
     library, _ = library_model(paradigm, images, labels, args)
-    runners["keras_latent"] = FitRunner(library, memory, batch, args.steps_per_execution)
+    runners = {"keras_latent": FitRunner(library, memory, batch, every)}
     if not args.no_pipeline:
         twin, pipeline = library_model(paradigm, images, labels, args)
-        runners["keras_latent_pipeline"] = FitRunner(twin, pipeline, batch,
-                                                     args.steps_per_execution)
+        runners["keras_latent_pipeline"] = FitRunner(twin, pipeline, batch, every)
         if paradigm == "simclr":
             runners["pipeline_only"] = LoopRunner(None, pipeline, batch, fresh_iterator=True)
-
     model, loss, metrics = plain_model(paradigm)
     model.compile(optimizer=keras.optimizers.Adam(LEARNING_RATE), loss=loss, metrics=metrics,
                   jit_compile={"on": True, "off": False, "auto": "auto"}[args.jit_compile],
-                  steps_per_execution=args.steps_per_execution)
-    runners["plain_fit"] = FitRunner(model, plain_fit_dataset(paradigm, memory), batch,
-                                     args.steps_per_execution)
-
+                  steps_per_execution=every)
+    runners["plain_fit"] = FitRunner(model, plain_fit_dataset(paradigm, memory), batch, every)
     tape_model, _, _ = plain_model(paradigm)
     runners["plain_tape"] = LoopRunner(tape_step(paradigm, tape_model, args.jit_compile),
                                        memory, batch)
@@ -409,14 +429,12 @@ def benchmark_paradigm(paradigm, args, images, labels):
         augment = build_augmentation("cifar10", "simclr", seed=0)
         step = tape_step(paradigm, augment_model, args.jit_compile, augment=augment)
         runners["plain_tape_augment_in_step"] = LoopRunner(step, memory, batch)
+    return runners
 
-    for name, runner in runners.items():
-        runner.warm_up(args.warmup)
-        gc.collect()
-    time.sleep(PIPELINE_PAUSE_S)
-    extras["architecture"] = architecture_check(paradigm, library, model)
-    rounds = {name: [] for name in runners}
-    loads = []
+
+def timed_rounds(runners, args):
+    """({variant: images/s per round}, load average after each round)."""
+    rounds, loads = {name: [] for name in runners}, []
     # In-memory variants first, pipelines last, then a pause: a pipeline left with a drained
     # prefetch buffer refills it in the background, which must not land on another variant.
     order = sorted(runners, key=lambda name: name in PIPELINE_VARIANTS)
@@ -427,21 +445,7 @@ def benchmark_paradigm(paradigm, args, images, labels):
             if name in PIPELINE_VARIANTS:
                 time.sleep(PIPELINE_PAUSE_S)
         loads.append(load_1m())
-
-    jit_resolved = {"keras_latent": getattr(library, "jit_compile", None),
-                    "plain_fit": getattr(model, "jit_compile", None)}
-    results = {}
-    for name, values in rounds.items():
-        results[name] = statistics.median(values)
-        emit({"kind": "measurement", "paradigm": paradigm, "variant": name,
-              "images_per_s": round(results[name], 1),
-              "rounds_images_per_s": [round(v, 1) for v in values],
-              "steps": args.steps, "repeats": args.repeats, "batch_size": batch,
-              "jit_compile": args.jit_compile, "jit_compile_resolved": jit_resolved,
-              "mixed_precision": args.mixed_precision, "dtype_policy": args.policy,
-              "steps_per_execution": args.steps_per_execution,
-              "device": device_name(), "load_1m": loads, **extras})
-    return results
+    return rounds, loads
 
 
 # ---------------------------------------------------------------------------------------------
