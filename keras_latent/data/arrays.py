@@ -97,6 +97,7 @@ class ArrayBatches(keras.utils.PyDataset):
     tf.data pipeline's; every ``__getitem__`` counts as a visit. A batch depends only on
     ``(seed, epoch, index)``, so ``fit(shuffle=True)`` (which permutes the batch order with
     Python's ``random``; the paradigms pass ``shuffle=False``) changes the order, not the batches.
+    The keywords are the tf.data builders' options one by one, so both pipelines take the same.
     """
 
     def __init__(self, images, batch_size, element, *, labels=None, views=1, augment=None,
