@@ -15,7 +15,13 @@ import sys
 from pathlib import Path
 
 from keras_latent.errors import RunError
-from keras_latent.flags import add_backend_flag, choose_backend, output_folder, quiet_startup
+from keras_latent.flags import (
+    OneLineParser,
+    add_backend_flag,
+    choose_backend,
+    output_folder,
+    quiet_startup,
+)
 
 __all__ = ["build_parser", "main"]
 
@@ -23,7 +29,7 @@ EXIT_USAGE = 2
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="keras-latent",
         description="Evaluate saved keras-latent models and compare evaluated runs.",
     )

@@ -1,6 +1,7 @@
 """What every command (the recipes, the tuner and ``keras-latent``) does before Keras loads:
-the argparse types (each names the flag and the fix), the ``--strategy`` and ``--backend``
-choices, choosing the backend and starting TensorFlow quietly. The recipes' own parser and
+the parser whose bad-flag error is one line, the argparse types (each names the flag and the
+fix), the ``--strategy`` and ``--backend`` choices, choosing the backend and starting TensorFlow
+quietly. The recipes' own parser and
 ending live in ``recipes/_plumbing.py``; ``RunError`` lives in ``keras_latent/errors.py``.
 
 Standard library only, so a command parses its flags, and answers ``--help`` or a bad flag,
@@ -25,6 +26,21 @@ STRATEGIES = ("mirrored", "multi_worker")
 
 #: ``--backend`` choices: Keras 3's backends.
 BACKENDS = ("tensorflow", "jax", "torch")
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """An ``ArgumentParser`` whose error is one line on stderr, naming the flag and pointing at
+    ``--help``, with exit status 2 (argparse prints its usage lines first, which buries the
+    problem). Abbreviations are off: ``--epoch 3`` is an error, not a silent ``--epochs 3``.
+    Sub-command parsers (``add_subparsers``) are of this class too."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {' '.join(message.split())} "
+                     f"(try: {self.prog} --help)\n")
 
 
 def add_backend_flag(parser) -> None:

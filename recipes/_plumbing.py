@@ -16,6 +16,7 @@ from pathlib import Path
 from keras_latent.errors import RunError
 from keras_latent.flags import (
     STRATEGIES,
+    OneLineParser,
     add_backend_flag,
     choose_backend,
     non_negative_int,
@@ -110,9 +111,10 @@ def recipe_parser(doc: str, *, name: str, epochs: int, batch_size: int, learning
     return parser
 
 
-class RecipeParser(argparse.ArgumentParser):
-    """A recipe's parser: parsing also picks the Keras backend ``--backend`` names, so that it
-    happens before anything imports Keras; a backend that cannot be used is a flag error."""
+class RecipeParser(OneLineParser):
+    """A recipe's parser: a bad flag is one line on stderr and exit status 2 (``OneLineParser``);
+    parsing also picks the Keras backend ``--backend`` names, so that it happens before anything
+    imports Keras; a backend that cannot be used is a flag error."""
 
     def parse_args(self, args=None, namespace=None):
         parsed = super().parse_args(args, namespace)

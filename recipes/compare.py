@@ -8,7 +8,6 @@ dataset), the probe on an untrained encoder of the autoencoder's architecture, a
     python recipes/compare.py [--dataset mnist|cifar10|fashion_mnist|both] [--quick]
 """
 
-import argparse
 from pathlib import Path
 
 import autoencoder
@@ -34,7 +33,7 @@ METHODS = (autoencoder, classifier, simclr)
 def main(argv=None):
     """Run every method on each dataset asked for, then compare them; "both" is MNIST and
     CIFAR-10."""
-    parser = argparse.ArgumentParser(
+    parser = flags.OneLineParser(
         prog="python recipes/compare.py", description=__doc__.strip().splitlines()[0],
         epilog="Other flags (--data-dir, --epochs, --batch-size, --seed, --limit, --quick, "
                "--quiet, --precision, --tensorboard, --strategy) are passed to every recipe.",

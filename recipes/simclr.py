@@ -15,7 +15,8 @@ from autoencoder import MLP_PROBE
 
 from keras_latent import flags
 
-# Hyperparameters by dataset (edit freely); validation-split results in docs/RESULTS.md.
+# Hyperparameters by dataset (edit freely). Results of these defaults: docs/RESULTS.md (one
+# row per recipe); why each value: its "What was tried" table, as named below.
 SETTINGS = {
     "mnist": {
         "architecture": "mnist_conv",
@@ -28,22 +29,21 @@ SETTINGS = {
         "projection_dim": 128,
         "warmup_epochs": 2,
         # One hidden layer of 512 (see autoencoder.MLP_PROBE), also trained on the codes of 4
-        # shifted copies (+-2 px) of each image: validation 99.07 % -> 99.23 %.
+        # shifted copies (+-2 px) of each image ("probe also on 4 shifted copies").
         "probe": {**MLP_PROBE, "augment": "shift_flip", "augmented_copies": 4},
         "probe_learning_rate": 3e-3,
     },
-    # Sized to finish in about 80 min on a 2-core CPU with bfloat16 (--precision auto): the fast
-    # CIFAR-10 encoder (airbench94's network with the 128-d code) for 16 epochs. SimCLR keeps
-    # improving for hundreds of epochs: on a GPU, use --epochs 200 (docs/RESULTS.md has what was
-    # measured).
+    # Sized for a 90-minute budget on a 2-core CPU with bfloat16 (--precision auto): the fast
+    # CIFAR-10 encoder (airbench94's network with the 128-d code) for 16 epochs (measured time:
+    # docs/RESULTS.md, "cifar_simclr.py"). SimCLR keeps improving for hundreds of epochs: on a
+    # faster machine raise --epochs (not measured).
     "cifar10": {
         "architecture": "cifar_fast",
         "latent_dim": 128,
         "epochs": 16,
         "batch_size": 512,
         "learning_rate": 1e-3,
-        # The SimCLR search's best (docs/RESULTS.md), checked at full length: probe validation
-        # 74.88 % against 73.34 % at 0.5.
+        # The SimCLR search's best, which also won at full length ("SimCLR temperature 0.2").
         "temperature": 0.2,
         "projection_hidden": 512,
         "projection_dim": 128,

@@ -1,13 +1,27 @@
-"""A bad recipe flag ends with one line naming it and exit status 2 (argparse's convention, as
-for ``keras-latent`` and the tuner), before any data is read or output folder is made."""
+"""A bad recipe flag ends with one line naming it and pointing at --help, and exit status 2
+(README's promise, as for ``keras-latent`` and the tuner), before any data is read or output
+folder is made."""
 
 import importlib
+import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-RECIPES = Path(__file__).resolve().parents[1] / "recipes"
+REPO = Path(__file__).resolve().parents[1]
+RECIPES = REPO / "recipes"
+SIMCLR = "python recipes/mnist_simclr.py"
+
+#: What each number flag expects (keras_latent/flags.py's argparse types).
+EXPECTED = {"--epochs": "an integer >= 1", "--batch-size": "an integer >= 1",
+            "--limit": "an integer >= 1", "--seed": "an integer >= 0",
+            "--learning-rate": "a finite number > 0", "--temperature": "a finite number > 0"}
+
+
+def _flag_error(prog, message):
+    """The whole stderr of a bad flag: one line, naming it, pointing at --help."""
+    return f"{prog}: error: {message} (try: {prog} --help)\n"
 
 
 @pytest.fixture(scope="module")
@@ -28,9 +42,33 @@ def test_a_bad_number_is_named_and_nothing_is_created(recipe, tmp_path, capsys, 
     with pytest.raises(SystemExit) as exit_:
         recipe("mnist_simclr").main(["--output", str(output), flag, value])
     assert exit_.value.code == 2
-    error = capsys.readouterr().err.strip().splitlines()[-1]
-    assert f"argument {flag}" in error and repr(value) in error
+    assert capsys.readouterr().err == _flag_error(
+        SIMCLR, f"argument {flag}: expected {EXPECTED[flag]}, got {value!r}")
     assert not output.exists()
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--epoch", "3"], "unrecognized arguments: --epoch 3"),  # no abbreviations
+    (["--learning_rate", "1e-3"], "unrecognized arguments: --learning_rate 1e-3"),
+    (["--dataset", "imagenet"], "argument --dataset: invalid choice: 'imagenet' (choose from "
+                                "'mnist', 'cifar10', 'fashion_mnist')"),
+])
+def test_an_unknown_or_abbreviated_flag_is_one_line(recipe, tmp_path, capsys, argv, message):
+    with pytest.raises(SystemExit) as exit_:
+        recipe("mnist_simclr").main(["--output", str(tmp_path / "run"), *argv])
+    assert exit_.value.code == 2
+    assert capsys.readouterr().err == _flag_error(SIMCLR, message)
+
+
+def test_a_bad_flag_from_the_shell_is_one_line_and_exit_2(tmp_path):
+    """As README says, for the script run from a shell (stdout stays empty)."""
+    completed = subprocess.run(
+        [sys.executable, "recipes/cifar_autoencoder.py", "--epochs", "0", "--output",
+         str(tmp_path / "run")], capture_output=True, text=True, cwd=REPO, timeout=120)
+    assert (completed.returncode, completed.stdout) == (2, "")
+    assert completed.stderr == _flag_error(
+        "python recipes/cifar_autoencoder.py",
+        "argument --epochs: expected an integer >= 1, got '0'")
 
 
 def test_an_output_that_is_a_file_is_refused(recipe, tmp_path, capsys):
@@ -40,8 +78,9 @@ def test_an_output_that_is_a_file_is_refused(recipe, tmp_path, capsys):
         with pytest.raises(SystemExit) as exit_:
             recipe("mnist_classifier").main(["--output", str(output)])
         assert exit_.value.code == 2
-        error = capsys.readouterr().err.strip().splitlines()[-1]
-        assert "argument --output" in error and "is a file" in error
+        assert capsys.readouterr().err == _flag_error(
+            "python recipes/mnist_classifier.py",
+            f"argument --output: {target} is a file, not a folder; pass a folder")
     assert target.read_text() == "not a folder"
 
 

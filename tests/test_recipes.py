@@ -138,5 +138,5 @@ def test_a_recipe_runs_as_a_script_and_fails_cleanly_without_data(tmp_path):
          str(tmp_path / "missing"), "--output", str(tmp_path / "out")],
         capture_output=True, text=True, timeout=300,
     )
-    assert result.returncode != 0
+    assert result.returncode == 2
     assert "missing" in result.stderr and "Traceback" not in result.stderr

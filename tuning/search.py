@@ -58,7 +58,9 @@ def _folder(text):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    from keras_latent.flags import OneLineParser  # light: no TensorFlow
+
+    parser = OneLineParser(
         prog="tuning/search.py",
         description=(
             "KerasTuner search over a keras-latent paradigm. Objectives: autoencoder -> val_mae "

@@ -187,7 +187,9 @@ def test_bad_arguments_exit_2_with_a_clear_message(argv, message, capsys):
     with pytest.raises(SystemExit) as exit_info:
         search.main(argv)
     assert exit_info.value.code == 2
-    assert message in capsys.readouterr().err
+    error = capsys.readouterr().err  # the whole of it: one line naming the problem, then --help
+    assert error.startswith("tuning/search.py: error: ") and error.count("\n") == 1
+    assert message in error and error.endswith(" (try: tuning/search.py --help)\n")
 
 
 def test_a_project_holding_another_search_is_refused(tmp_path, capsys):
