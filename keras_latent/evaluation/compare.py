@@ -44,6 +44,9 @@ FIGURES = (
     Figure("Uniformity", ("pairs", "uniformity"), "fixed4", False),
 )
 COLUMNS = ("Method", "Accuracy from", "Seeds") + tuple(figure.header for figure in FIGURES)
+#: The figures whose differences between methods are tested: those of held-out data (train
+#: and validation accuracy judge the fit, not the representation).
+JUDGED = tuple(figure for figure in FIGURES if figure.keys[-1] not in ("train", "val"))
 
 
 class RunFolderError(ValueError):
@@ -138,12 +141,12 @@ def comparison_table(runs) -> str:
 
 def significant_differences(runs, alpha: float = seeds.ALPHA) -> list:
     """``(figure header, better row, worse row, p-value)`` for every pair of rows with two or
-    more seeds whose figure differs beyond the seed spread (Welch's t-test, p < ``alpha``);
+    more seeds whose held-out figure (``JUDGED``) differs beyond the seed spread (Welch's t-test, p < ``alpha``);
     for a figure where neither direction is better, "better" is the higher one."""
     groups = _as_groups(runs)
     names = _row_names(groups)
     found = []
-    for figure in FIGURES:
+    for figure in JUDGED:
         values = [[value_of(run, figure) for run in group] for group in groups]
         for i in range(len(groups)):
             for j in range(i + 1, len(groups)):
@@ -190,8 +193,8 @@ def _seed_lines(groups):
               for header, better, worse, p_value in found]
     if not found:
         lines.append("- none: every difference between methods is within the seed spread.")
-    lines += ["", "Every pair of rows not listed (for a figure both have) differs by less than "
-              "the seed spread can explain; for 'Effective rank' (a diagnostic, neither way "
+    lines += ["", "Every pair of rows not listed (for a test-split figure both have) differs by "
+              "less than the seed spread can explain; for 'Effective rank' (a diagnostic, neither way "
               "better) 'better' means higher.", ""]
     return lines
 

@@ -87,6 +87,7 @@ def test_seeds_of_a_method_make_one_row_with_mean_and_interval(tmp_path):
     # the noisy method overlaps both: no difference with it is claimed for the test accuracy
     assert "Test acc: simclr better than noisy" not in markdown
     assert "Test acc: noisy better than ae" not in markdown
+    assert "Train acc" not in markdown.split("Welch")[1]  # the fit is not what is judged
     assert "`" + str(simclr[2]) + "`" in markdown  # every seed's folder is listed
 
 
