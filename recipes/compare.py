@@ -39,6 +39,7 @@ def main(argv=None):
     MNIST and CIFAR-10."""
     parser = argparse.ArgumentParser(
         prog="python recipes/compare.py", description=__doc__.strip().splitlines()[0],
+        allow_abbrev=False,  # else --seed (passed on to the recipes) would be read as --seeds
         epilog="Other flags (--data-dir, --epochs, --batch-size, --seed, --limit, --quick, "
                "--quiet, --precision, --tensorboard, --strategy) are passed to every recipe.",
     )
