@@ -141,8 +141,9 @@ def comparison_table(runs) -> str:
 
 def significant_differences(runs, alpha: float = seeds.ALPHA) -> list:
     """``(figure header, better row, worse row, p-value)`` for every pair of rows with two or
-    more seeds whose held-out figure (``JUDGED``) differs beyond the seed spread (Welch's t-test, p < ``alpha``);
-    for a figure where neither direction is better, "better" is the higher one."""
+    more seeds whose held-out figure (``JUDGED``) differs beyond the seed spread (Welch's
+    t-test, p < ``alpha``); for a figure where neither direction is better, "better" is the
+    higher one."""
     groups = _as_groups(runs)
     names = _row_names(groups)
     found = []
@@ -193,9 +194,9 @@ def _seed_lines(groups):
               for header, better, worse, p_value in found]
     if not found:
         lines.append("- none: every difference between methods is within the seed spread.")
-    lines += ["", "Every pair of rows not listed (for a test-split figure both have) differs by "
-              "less than the seed spread can explain; for 'Effective rank' (a diagnostic, neither way "
-              "better) 'better' means higher.", ""]
+    lines += ["", "Every pair of rows not listed (for a test-split figure both have) differs "
+              "by less than the seed spread can explain; for 'Effective rank' (a diagnostic, "
+              "neither way better) 'better' means higher.", ""]
     return lines
 
 

@@ -26,8 +26,8 @@ import numpy as np
 from keras_latent.evaluation import collapse, metrics, plots
 from keras_latent.io import save_npz_atomic, write_text_atomic  # noqa: F401 - re-exported
 
-__all__ = ["model_kind", "check_input_shape", "check_encoder", "evaluate_model", "write_study_report",
-           "write_text_atomic"]
+__all__ = ["model_kind", "check_input_shape", "check_encoder", "evaluate_model",
+           "write_study_report", "write_text_atomic"]
 
 SPLITS = ("train", "val", "test")
 
