@@ -140,10 +140,10 @@ def comparison_table(runs) -> str:
 
 
 def significant_differences(runs, alpha: float = seeds.ALPHA) -> list:
-    """``(figure header, better row, worse row, p-value)`` for every pair of rows with two or
-    more seeds whose held-out figure (``JUDGED``) differs beyond the seed spread (Welch's
-    t-test, p < ``alpha``); for a figure where neither direction is better, "better" is the
-    higher one."""
+    """``(figure header, better row, relation, worse row, p-value)`` for every pair of rows
+    with two or more seeds whose held-out figure (``JUDGED``) differs beyond the seed spread
+    (Welch's t-test, p < ``alpha``); ``relation`` is "better than", or "higher than" for a
+    diagnostic where neither direction is better (the higher row first)."""
     groups = _as_groups(runs)
     names = _row_names(groups)
     found = []
@@ -159,7 +159,8 @@ def significant_differences(runs, alpha: float = seeds.ALPHA) -> list:
                 better_first = first_higher if figure.higher_is_better is not False \
                     else not first_higher
                 better, worse = (names[i], names[j]) if better_first else (names[j], names[i])
-                found.append((figure.header, better, worse, p_value))
+                relation = "higher than" if figure.higher_is_better is None else "better than"
+                found.append((figure.header, better, relation, worse, p_value))
     return found
 
 
@@ -190,13 +191,12 @@ def _seed_lines(groups):
              "(Student's t, n - 1 degrees of freedom).", "",
              f"### Differences beyond the seed spread (Welch's t-test, p < {seeds.ALPHA})", ""]
     found = significant_differences(groups)
-    lines += [f"- {header}: {better} better than {worse} (p = {p_value:.3g})"
-              for header, better, worse, p_value in found]
+    lines += [f"- {header}: {better} {relation} {worse} (p = {p_value:.3g})"
+              for header, better, relation, worse, p_value in found]
     if not found:
         lines.append("- none: every difference between methods is within the seed spread.")
     lines += ["", "Every pair of rows not listed (for a test-split figure both have) differs "
-              "by less than the seed spread can explain; for 'Effective rank' (a diagnostic, "
-              "neither way better) 'better' means higher.", ""]
+              "by less than the seed spread can explain.", ""]
     return lines
 
 

@@ -88,6 +88,7 @@ def test_seeds_of_a_method_make_one_row_with_mean_and_interval(tmp_path):
     assert "Test acc: simclr better than noisy" not in markdown
     assert "Test acc: noisy better than ae" not in markdown
     assert "Train acc" not in markdown.split("Welch")[1]  # the fit is not what is judged
+    assert "- Effective rank: noisy higher than ae" in markdown  # a diagnostic: no "better"
     assert "`" + str(simclr[2]) + "`" in markdown  # every seed's folder is listed
 
 
