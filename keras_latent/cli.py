@@ -60,16 +60,21 @@ def build_parser() -> argparse.ArgumentParser:
                           help="test examples in the t-SNE plots (default 2000)")
     evaluate.add_argument("--history", type=Path, default=None,
                           help="CSVLogger file for training curves (default: training_log.csv "
-                               "beside the model, when there is one)")
+                               "beside the model or in checkpoints/ beside it, when there is "
+                               "one)")
     evaluate.set_defaults(run=_evaluate)
 
     compare = commands.add_parser(
         "compare", help="one table and a t-SNE grid across evaluated runs",
-        description="Read the metrics.json of each RUN_DIR and write comparison.md and "
-                    "tsne_grid.png.")
+        description="Read the metrics.json of two or more RUN_DIRs and write comparison.md "
+                    "(the same columns for every run) and tsne_grid.png.")
     compare.add_argument("run_dirs", nargs="+", type=Path, metavar="RUN_DIR")
     compare.add_argument("--output", type=output_folder, required=True,
                          help="folder for comparison.md")
+    compare.add_argument("--pool", action="store_true",
+                         help="one row per method: runs of the same method are its seeds, "
+                              "shown as mean ± 95 %% interval, with the differences beyond "
+                              "the seed spread listed")
     compare.set_defaults(run=_compare)
     return parser
 
@@ -103,14 +108,54 @@ def _summary(result, report_path) -> str:
             f"{'—' if result['mae'][s] is None else format(result['mae'][s], '.4f'):>8}"
             for s in splits))
     lines += [
-        f"{'k-NN accuracy':24}{'':16}{_percent(result['knn_accuracy']):>8}",
-        f"{'linear-probe accuracy':24}{'':16}{_percent(result['linear_probe_accuracy']):>8}",
+        _test_line(f"k-NN@{result['knn_k']} (majority)", _percent(result["knn_accuracy"])),
+        _test_line("k-NN@200 (weighted)", _percent(result.get("knn200_weighted_accuracy"))),
+        _test_line("linear-probe accuracy", _percent(result["linear_probe_accuracy"])),
     ]
     if result.get("silhouette") is not None:
-        lines.append(f"{'silhouette':24}{'':16}{result['silhouette']:>8.3f}")
-    lines.append(f"(accuracy: {result['accuracy_source']})")
+        lines.append(_test_line("silhouette", f"{result['silhouette']:.3f}"))
+    lines += _collapse_summary(result)
+    lines.append(f"(accuracy: {result['accuracy_source']}; k-NN@200: "
+                 f"{result.get('knn_weighted_protocol', '—')})")
     lines.append(f"report: {report_path}")
     return "\n".join(lines)
+
+
+def _test_line(label, value) -> str:
+    """A figure of the test split, in the summary's test column."""
+    return f"{label:24}{'':16}{value:>8}"
+
+
+def _collapse_summary(result) -> list:
+    """The collapse diagnostics of the summary (alignment and uniformity: contrastive only)."""
+    scores = result.get("collapse")
+    if not scores:
+        return []
+    lines = [
+        _test_line("effective rank", f"{scores['effective_rank']:.2f}")
+        + f"  (of {result['latent_dim']})",
+        _test_line("variance in top 10", _percent(scores["variance_share_top"].get("10"))),
+        _test_line("normalised std (mean)", f"{scores['normalised_std_mean']:.4f}")
+        + f"  (evenly spread: {scores['normalised_std_uniform']:.4f})",
+    ]
+    pairs = result.get("pairs")
+    if pairs:
+        lines += [_test_line("alignment", f"{pairs['alignment']:.4f}"),
+                  _test_line("uniformity", f"{pairs['uniformity']:.4f}")]
+    return lines
+
+
+#: Where a training log may sit relative to the model: a paradigm writes it beside its
+#: checkpoints, a recipe's experiment under <run>/checkpoints/ while its models sit in <run>/.
+HISTORY_PLACES = ("training_log.csv", "checkpoints/training_log.csv")
+
+
+def _found_history(model_path):
+    """The training log of the run ``model_path`` belongs to, or None."""
+    for place in HISTORY_PLACES:
+        if (model_path.parent / place).is_file():
+            return model_path.parent / place
+    return None
 
 
 def _evaluate(args) -> int:
@@ -128,8 +173,8 @@ def _evaluate(args) -> int:
             raise ValueError(f"cannot write the report beside the model ({error}); pass "
                              "--output") from error
     history = args.history
-    if history is None and (model_path.parent / "training_log.csv").is_file():
-        history = model_path.parent / "training_log.csv"
+    if history is None:
+        history = _found_history(model_path)
     if history is not None and not Path(history).is_file():
         raise ValueError(
             f"--history {history} is not a file; pass a CSVLogger log or leave it out.")
@@ -155,7 +200,7 @@ def _evaluate(args) -> int:
 def _compare(args) -> int:
     from keras_latent.evaluation.compare import compare_runs
 
-    result = compare_runs(args.run_dirs, args.output)
+    result = compare_runs(args.run_dirs, args.output, pool=args.pool)
     print(result["table"])
     print(f"report: {result['report']}")
     return 0

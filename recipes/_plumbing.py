@@ -271,7 +271,8 @@ def finish(output_dir, metrics: dict) -> None:
     output_dir = Path(output_dir)
     if discard_if_worker(output_dir):
         return
-    headline = ("accuracy", "accuracy_flip_tta", "mae", "knn_accuracy")
+    headline = ("accuracy", "accuracy_flip_tta", "mae", "knn_accuracy",
+                "knn200_weighted_accuracy")
     print("\nResults:")
     print(json.dumps({k: v for k, v in metrics.items() if k in headline}, indent=2))
     print(f"\nEverything is in {output_dir}/:")

@@ -5,7 +5,10 @@ Fashion-MNIST (each into its own folder, with the settings its SETTINGS table gi
 dataset), the probe on an untrained encoder of the autoencoder's architecture, and writes
 `comparison.md` with the table in the assignment's form and a grid of the latent t-SNE maps.
 
-    python recipes/compare.py [--dataset mnist|cifar10|fashion_mnist|both] [--quick]
+    python recipes/compare.py [--dataset mnist|cifar10|fashion_mnist|both] [--seeds N] [--quick]
+
+With --seeds N each row shows the mean and a 95 % interval over the N seeds, and the report
+lists the differences between methods that exceed the seed spread (Welch's t-test).
 """
 
 from pathlib import Path
@@ -31,8 +34,8 @@ METHODS = (autoencoder, classifier, simclr)
 
 
 def main(argv=None):
-    """Run every method on each dataset asked for, then compare them; "both" is MNIST and
-    CIFAR-10."""
+    """Run every method on each dataset asked for, for each seed, then compare them; "both" is
+    MNIST and CIFAR-10."""
     parser = flags.OneLineParser(
         prog="python recipes/compare.py", description=__doc__.strip().splitlines()[0],
         epilog="Other flags (--data-dir, --epochs, --batch-size, --seed, --limit, --quick, "
@@ -40,27 +43,45 @@ def main(argv=None):
     )
     parser.add_argument("--dataset", choices=[*DATASETS, "both"], default="mnist")
     parser.add_argument("--output", type=flags.output_folder, default="runs/compare")
+    parser.add_argument("--seeds", type=flags.positive_int, default=1,
+                        help="run every method with seeds --seed, --seed + 1, ... (each in "
+                             "OUTPUT/<dataset>/seed_<n>/, resuming on its own) and report the "
+                             "mean and a 95 %% interval of each figure")
     args, passthrough = parser.parse_known_args(argv)
     # The flags passed on to every recipe are checked now, before TensorFlow loads.
-    recipe_parser(__doc__, name="compare", epochs=1, batch_size=1, learning_rate=1.0
-                  ).parse_args([*passthrough, "--output", str(args.output)])
+    first_seed = recipe_parser(__doc__, name="compare", epochs=1, batch_size=1,
+                               learning_rate=1.0
+                               ).parse_args([*passthrough, "--output", str(args.output)]).seed
     # TensorFlow loads here, after the flags.
     from keras_latent.evaluation import compare_runs
 
     datasets = ["mnist", "cifar10"] if args.dataset == "both" else [args.dataset]
+    seeds = range(first_seed, first_seed + args.seeds)
     for dataset in datasets:
         root = Path(args.output) / dataset
-        run_dirs = []
-        for method in METHODS:
-            name = method.__name__
-            print(f"\n=== {dataset}: {name} ===")
-            method.main([*passthrough, "--dataset", dataset, "--output", str(root / name)])
-            run_dirs.append(root / name)
-        run_dirs.append(_random_baseline(dataset, passthrough, root / "random_encoder"))
-        if discard_if_worker(run_dirs[-1]):
+        rows = [[] for _ in range(len(METHODS) + 1)]  # each method's runs, then the baseline's
+        for seed in seeds:
+            seed_root = root if args.seeds == 1 else root / f"seed_{seed}"
+            for row, folder in zip(rows, _run_seed(dataset, [*passthrough, "--seed", str(seed)],
+                                                   seed_root)):
+                row.append(folder)
+        if discard_if_worker(rows[-1][-1]):
             continue  # a multi-worker run: the chief compares
-        report = compare_runs(run_dirs, root)
+        report = compare_runs(rows, root)
         print(f"\nComparison for {dataset}: {report['report']}")
+
+
+def _run_seed(dataset, passthrough, root):
+    """Every method and the random baseline with one seed, each in its folder under ``root``;
+    returns the folders, methods first."""
+    run_dirs = []
+    for method in METHODS:
+        name = method.__name__
+        print(f"\n=== {dataset}: {name} ({root}) ===")
+        method.main([*passthrough, "--dataset", dataset, "--output", str(root / name)])
+        run_dirs.append(root / name)
+    run_dirs.append(_random_baseline(dataset, passthrough, root / "random_encoder"))
+    return run_dirs
 
 
 def _random_baseline(dataset, passthrough, output):

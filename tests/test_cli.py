@@ -45,9 +45,13 @@ def test_evaluate_subprocess_writes_the_report(evaluated):
     assert "t-SNE on 30 points" in done.stdout
     assert f"report: {output / 'report.md'}" in done.stdout
     assert "reconstruction MAE" in done.stdout
+    for line in ("k-NN@20 (majority)", "k-NN@200 (weighted)", "effective rank"):
+        assert line in done.stdout, line
     metrics = json.loads((output / "metrics.json").read_text())
     assert metrics["method"] == "tiny-ae" and metrics["num_examples"]["test"] == 60
     assert "history" in metrics["plots"]  # training_log.csv beside the model was picked up
+    assert 0.0 <= metrics["knn200_weighted_accuracy"] <= 1.0
+    assert metrics["collapse"]["effective_rank"] >= 1.0
 
 
 def test_compare_command(evaluated, tmp_path, capsys):
@@ -56,6 +60,52 @@ def test_compare_command(evaluated, tmp_path, capsys):
     printed = capsys.readouterr().out
     assert printed.count("| tiny-ae (eval) |") == 2
     assert (tmp_path / "comparison.md").is_file() and (tmp_path / "tsne_grid.png").is_file()
+
+
+def test_compare_pool_makes_one_row_per_method(evaluated, tmp_path, capsys):
+    _, output = evaluated
+    assert main(["compare", str(output), str(output), "--pool", "--output", str(tmp_path)]) == 0
+    printed = capsys.readouterr().out
+    assert printed.count("| tiny-ae |") == 1 and "| tiny-ae | linear probe on frozen codes | 2 |" \
+        in printed
+
+
+def test_evaluate_finds_a_recipe_training_log_under_checkpoints(run_dir, data_dir, tmp_path,
+                                                               capsys):
+    """Experiments save <run>/autoencoder.keras and <run>/checkpoints/training_log.csv."""
+    (tmp_path / "checkpoints").mkdir()
+    (tmp_path / "autoencoder.keras").write_bytes((run_dir / "best.keras").read_bytes())
+    (tmp_path / "checkpoints" / "training_log.csv").write_text(
+        (run_dir / "training_log.csv").read_text())
+    assert main(["evaluate", str(tmp_path / "autoencoder.keras"), "--dataset", "mnist",
+                 "--data-dir", str(data_dir), "--limit", "40", "--tsne-sample", "20",
+                 "--output", str(tmp_path / "eval")]) == 0
+    metrics = json.loads((tmp_path / "eval" / "metrics.json").read_text())
+    assert metrics["plots"]["history"] == "history.png"
+
+
+def _saved_functional(folder, inputs, outputs):
+    path = folder / "model.keras"
+    save_model_atomic(keras.Model(inputs, outputs), path)
+    return str(path)
+
+
+def test_image_output_and_two_input_models_exit_2_and_leave_no_folder(data_dir, tmp_path,
+                                                                      capsys):
+    image = keras.Input((28, 28, 1))
+    image_to_image = _saved_functional(tmp_path, image,
+                                       keras.layers.Conv2D(1, 3, padding="same")(image))
+    other = keras.Input((28, 28, 1))
+    (tmp_path / "two").mkdir()
+    two_inputs = _saved_functional(tmp_path / "two", [image, other], keras.layers.Dense(4)(
+        keras.layers.Flatten()(keras.layers.Add()([image, other]))))
+    for model, words in ((image_to_image, ("latent codes must be vectors",)),
+                         (two_inputs, ("takes 2 inputs", "single-input"))):
+        assert main(["evaluate", model, "--dataset", "mnist", "--data-dir", str(data_dir),
+                     "--limit", "20", "--output", str(tmp_path / "out")]) == 2
+        err = _one_line_error(capsys, *words)
+        assert "dict" not in err
+        assert not (tmp_path / "out").exists()
 
 
 def _one_line_error(capsys, *words):

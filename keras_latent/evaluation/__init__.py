@@ -4,7 +4,7 @@ See docs/ARCHITECTURE.md. Everything here takes NumPy arrays or a trained model 
 plain files (JSON, PNG, Markdown), so runs can be compared long after training.
 """
 
-from keras_latent.evaluation import compare, metrics, plots, report  # noqa: F401
+from keras_latent.evaluation import collapse, compare, metrics, plots, report, seeds  # noqa: F401
 from keras_latent.evaluation.metrics import (  # noqa: F401
     accuracy,
     confusion_matrix,
@@ -23,6 +23,7 @@ from keras_latent.evaluation.plots import (  # noqa: F401
     plot_history,
     plot_interpolation,
     plot_reconstructions,
+    plot_spectrum,
     plot_tsne,
     plot_tsne_grid,
 )

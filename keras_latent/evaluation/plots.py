@@ -41,6 +41,7 @@ __all__ = [
     "plot_history",
     "plot_confusion_matrix",
     "plot_sweep",
+    "plot_spectrum",
 ]
 
 TITLES = {
@@ -51,6 +52,7 @@ TITLES = {
     "confusion_matrix": "Confusion matrix",
     "tsne_grid": "t-SNE of the latent codes per run",
     "sweep": "Latent size sweep",
+    "spectrum": "Singular-value spectrum of the latent codes",
 }
 CAPTIONS = {
     "reconstructions": "Random test images (top row) above the model's reconstructions of them "
@@ -66,6 +68,9 @@ CAPTIONS = {
                  "coloured by class.",
     "sweep": "Test reconstruction MAE (left) and frozen-encoder probe accuracy (right) against "
              "the latent size (log scale), one curve per encoder width.",
+    "spectrum": "Share of the test codes' variance along each principal direction (log scale), "
+                "largest first: a collapsed code puts nearly all of it in a few directions and "
+                "drops by orders of magnitude after them.",
 }
 
 
@@ -335,6 +340,27 @@ def plot_sweep(results: dict, *, path=None) -> Figure:
         ax.grid(True, alpha=0.3)
         ax.legend()
     figure.suptitle(TITLES["sweep"])
+    return _finish(figure, path)
+
+
+def plot_spectrum(singular_values, effective_rank=None, *, path=None) -> Figure:
+    """The variance share of each principal component of the codes (from their singular
+    values), on a log scale; the effective rank, when given, is named in the title."""
+    values = np.asarray(singular_values, dtype="float64")
+    if values.ndim != 1 or len(values) == 0:
+        raise ValueError(f"expected a 1-D array of singular values, got shape {values.shape}.")
+    variances = values ** 2
+    share = variances / max(variances.sum(), np.finfo("float64").tiny)
+    figure = _new_figure(5.0, 3.4)
+    ax = figure.subplots()
+    ax.semilogy(np.arange(1, len(share) + 1), np.maximum(share, 1e-12), "-o", markersize=2)
+    ax.set_xlabel("principal component (largest variance first)")
+    ax.set_ylabel("share of the variance")
+    ax.grid(True, alpha=0.3)
+    title = TITLES["spectrum"]
+    if effective_rank is not None:
+        title += f"\neffective rank {effective_rank:.1f} of {len(values)}"
+    ax.set_title(title)
     return _finish(figure, path)
 
 

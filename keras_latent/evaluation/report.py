@@ -23,11 +23,11 @@ from typing import NamedTuple
 import keras
 import numpy as np
 
-from keras_latent.evaluation import metrics, plots
+from keras_latent.evaluation import collapse, metrics, plots
 from keras_latent.io import save_npz_atomic, write_text_atomic  # noqa: F401 - re-exported
 
-__all__ = ["model_kind", "check_input_shape", "evaluate_model", "write_study_report",
-           "write_text_atomic"]
+__all__ = ["model_kind", "check_input_shape", "check_encoder", "evaluate_model",
+           "write_study_report", "write_text_atomic"]
 
 SPLITS = ("train", "val", "test")
 
@@ -119,11 +119,32 @@ def _split_arrays(splits):
     return arrays
 
 
+def check_encoder(model) -> None:
+    """Raise a ValueError unless the model's encoder takes one image input and outputs vectors:
+    said before any folder is made or any image encoded."""
+    encoder = getattr(model, "encoder", None) or model
+    inputs = getattr(encoder, "inputs", None)
+    if isinstance(inputs, (list, tuple)) and len(inputs) > 1:
+        raise ValueError(
+            f"the model takes {len(inputs)} inputs; evaluation feeds one batch of images, so "
+            "pass a single-input encoder, autoencoder, classifier or SimCLR model.")
+    try:
+        shape = encoder.output_shape
+    except (AttributeError, ValueError, RuntimeError):
+        return  # a subclassed model not yet built: the codes are checked once encoded
+    if isinstance(shape, tuple) and len(shape) != 2:
+        raise ValueError(
+            f"the encoder outputs shape {shape[1:]} per image; latent codes must be vectors "
+            "(batch, latent_dim). Pass an encoder ending in a Dense layer.")
+
+
 def _checked_inputs(model, splits, history):
     """``(training curves, split arrays)``, refused before any slow step: a history file that
-    cannot be plotted, a missing or tiny split, images the model cannot take."""
+    cannot be plotted, a missing or tiny split, images the model cannot take, a model with
+    several inputs or image-shaped codes."""
     curves = plots.history_curves(history) if history is not None else {}
     arrays = _split_arrays(splits)
+    check_encoder(model)
     check_input_shape(model, arrays["train"][0].shape[1:])
     return curves, arrays
 
@@ -262,14 +283,24 @@ def _class_scores(labels, predictions, class_names) -> dict:
 # --------------------------------------------------------------------------- step: codes
 
 
+#: How ``knn200_weighted_accuracy`` is measured, as reports name it.
+WEIGHTED_KNN_PROTOCOL = (f"k={metrics.WEIGHTED_KNN_K}, cosine, votes weighted by "
+                         f"exp(similarity / {metrics.WEIGHTED_KNN_TEMPERATURE})")
+
+
 def _code_scores(encoded, probe, knn_k, seed) -> dict:
-    """How well the test codes alone separate the classes: k-NN, linear probe, silhouette."""
+    """How well the test codes alone separate the classes: k-NN (the k=``knn_k`` majority vote
+    and the SSL benchmarks' weighted k=200), linear probe, silhouette."""
     train_z, train_y = encoded.codes["train"], encoded.labels["train"]
     test_z, test_y = encoded.codes["test"], encoded.labels["test"]
     return {
         "knn_k": int(knn_k),
         "knn_accuracy": _finite(
             metrics.knn_accuracy(train_z, train_y, test_z, test_y, k=knn_k), "k-NN accuracy"),
+        "knn200_weighted_accuracy": _finite(metrics.knn_accuracy(
+            train_z, train_y, test_z, test_y, k=metrics.WEIGHTED_KNN_K,
+            temperature=metrics.WEIGHTED_KNN_TEMPERATURE), "weighted k-NN accuracy"),
+        "knn_weighted_protocol": WEIGHTED_KNN_PROTOCOL,
         "linear_probe_accuracy": _finite(np.mean(probe.predict(test_z) == test_y),
                                          "linear-probe accuracy"),
         "silhouette": _silhouette_or_none(test_z, test_y, seed),
@@ -282,6 +313,36 @@ def _silhouette_or_none(codes, labels, seed):
     if not 2 <= distinct < len(labels):
         return None
     return _finite(metrics.silhouette(codes, labels, seed=seed), "silhouette")
+
+
+def _pair_scores(model, encoded, dataset, *, seed, batch_size, sample=2000) -> dict:
+    """Alignment and uniformity (Wang & Isola) of the codes of two views of a seeded sample of
+    test images (held out from training), each view drawn with the dataset's "simclr"
+    augmentation preset."""
+    from keras_latent.data import build_augmentation
+
+    images = encoded.images["test"]
+    rng = np.random.default_rng(seed)
+    chosen = np.sort(rng.choice(len(images), min(int(sample), len(images)), replace=False))
+    augmenter = build_augmentation(dataset, "simclr", seed=seed)
+    first, second = (metrics.encode(model, _augmented(augmenter, images[chosen], view, seed),
+                                    batch_size=batch_size) for view in (1, 2))
+    return {
+        "alignment": _finite(collapse.alignment(first, second), "alignment"),
+        "uniformity": _finite((collapse.uniformity(first) + collapse.uniformity(second)) / 2,
+                              "uniformity"),
+        "pairs": int(len(chosen)),
+    }
+
+
+def _augmented(augmenter, images, view, seed, chunk=256) -> np.ndarray:
+    """One augmented view of ``images`` in [0, 1], a seeded chunk at a time."""
+    views = []
+    for start in range(0, len(images), chunk):
+        batch = metrics.to_unit_float(images[start:start + chunk])
+        batch_seed = np.array([seed, view * 1_000_003 + start], dtype="int64")
+        views.append(keras.ops.convert_to_numpy(augmenter(batch, training=True, seed=batch_seed)))
+    return np.concatenate(views)
 
 
 # --------------------------------------------------------------------------- step: reconstruction
@@ -374,6 +435,9 @@ def _write_figures(model, encoded, result, curves, output_dir, *, tsne_sample, n
     plots.plot_confusion_matrix(result["confusion_matrix"], result["class_names"],
                                 path=output_dir / "confusion_matrix.png")
     files["confusion_matrix"] = "confusion_matrix.png"
+    plots.plot_spectrum(result["collapse"]["singular_values"],
+                        result["collapse"]["effective_rank"], path=output_dir / "spectrum.png")
+    files["spectrum"] = "spectrum.png"
     if curves:  # a run resumed after its last epoch trained none in this process
         plots.plot_history(curves, path=output_dir / "history.png")
         files["history"] = "history.png"
@@ -415,18 +479,47 @@ def _metrics_section(result):
         "",
         "| latent-code metric (test split) | value |",
         "| --- | --- |",
-        f"| k-NN accuracy (k={result['knn_k']}, cosine, fitted on train codes) | "
+        f"| k-NN accuracy (k={result['knn_k']} majority vote, cosine, fitted on train codes) | "
         f"{_format(result['knn_accuracy'])} |",
+        f"| k-NN accuracy ({result['knn_weighted_protocol']}; the SSL benchmarks' protocol) | "
+        f"{_format(result['knn200_weighted_accuracy'])} |",
         f"| linear-probe accuracy (logistic regression on standardised train codes) | "
         f"{_format(result['linear_probe_accuracy'])} |",
         f"| silhouette (cosine, by class) | {_format(result['silhouette'])} |",
         "",
+    ] + _collapse_lines(result) + [
         "## Test accuracy per class",
         "",
         "| class | accuracy |",
         "| --- | --- |",
     ] + [f"| {name} | {_format(value)} |" for name, value in
          result["per_class_accuracy"].items()]
+
+
+def _collapse_lines(result):
+    """The collapse table: how many directions the test codes use, and for a contrastive model
+    how its positive pairs sit on the sphere."""
+    scores = result["collapse"]
+    lines = [
+        "## Dimensional collapse (test codes)", "",
+        "| diagnostic | value |", "| --- | --- |",
+        f"| effective rank (exp of the entropy of the normalised singular values; at most "
+        f"{result['latent_dim']}) | {scores['effective_rank']:.2f} |",
+    ] + [f"| share of the variance in the top {n} component{'s' * (n != '1')} | "
+         f"{_format(share)} |" for n, share in scores["variance_share_top"].items()] + [
+        f"| std of each dimension of the L2-normalised code: mean / min (spread evenly: "
+        f"{scores['normalised_std_uniform']:.4f}) | {scores['normalised_std_mean']:.4f} / "
+        f"{scores['normalised_std_min']:.4f} |",
+    ]
+    pairs = result.get("pairs")
+    if pairs is not None:
+        lines += [
+            f"| alignment (mean squared distance of the normalised codes of two augmented views, "
+            f"{pairs['pairs']} test images; lower is better) | {pairs['alignment']:.4f} |",
+            f"| uniformity (log E exp(-2 squared distance) over pairs of images; lower is "
+            f"better) | {pairs['uniformity']:.4f} |",
+        ]
+    return lines + [""]
 
 
 def _run_section(run):
@@ -550,14 +643,13 @@ def evaluate_model(model, splits, output_dir, *, method=None, batch_size=256, ts
     say = _Progress(verbose)
     kind = model_kind(model)
     curves, arrays = _checked_inputs(model, splits, history)
-    output_dir = Path(output_dir)
-    output_dir.mkdir(parents=True, exist_ok=True)
-
     reused = _reusable(codes, arrays)
     count = sum(len(y) for name, (_, y) in arrays.items() if name not in reused)
     say(f"Encoding {count} images ({kind})"
         + (f"; the {' and '.join(reused)} codes reused from the probe" if reused else "") + " ...")
     encoded = _encode_splits(model, arrays, batch_size, known=reused)
+    output_dir = Path(output_dir)  # made only now: a model that cannot be judged leaves none
+    output_dir.mkdir(parents=True, exist_ok=True)
     train_z, train_y = encoded.codes["train"], encoded.labels["train"]
     say(f"Fitting a linear probe on {len(train_y)} codes of dimension {encoded.latent_dim} ...")
     probe = metrics.fit_linear_probe(train_z, train_y, seed=seed, max_iter=probe_epochs)
@@ -568,8 +660,14 @@ def evaluate_model(model, splits, output_dir, *, method=None, batch_size=256, ts
     if flip_tta and head_model is not None:
         say("Flip test-time augmentation on the val and test splits ...")
         result["accuracy_flip_tta"] = _flip_tta_accuracies(head_model, model, encoded, batch_size)
-    say(f"k-NN (k={knn_k}) and silhouette on {len(encoded.labels['test'])} test codes ...")
+    say(f"k-NN (k={knn_k}; k={metrics.WEIGHTED_KNN_K} weighted), silhouette and collapse on "
+        f"{len(encoded.labels['test'])} test codes ...")
     result.update(_code_scores(encoded, probe, knn_k, seed))
+    result["collapse"] = collapse.collapse_scores(encoded.codes["test"])
+    if kind == "simclr":
+        say("Alignment and uniformity of augmented test pairs ...")
+        result["pairs"] = _pair_scores(model, encoded, result["dataset"], seed=seed,
+                                       batch_size=batch_size)
     result.update(_class_scores(encoded.labels["test"], predictions["test"], result["class_names"]))
     if _decoder(model) is not None:
         say("Decoding every split for the reconstruction error ...")

@@ -48,6 +48,56 @@ def test_knn_accuracy_cosine_uses_direction_not_length():
     assert 0.0 <= metrics.knn_accuracy(train_z, train_y, test_z, test_y, k=50) <= 1.0
 
 
+def _weighted_knn_reference(train_z, train_y, test_z, k, temperature):
+    """The InstDisc / lightly protocol one test row at a time, as a loop over classes."""
+    def unit(z):
+        return z / np.linalg.norm(z, axis=1, keepdims=True)
+
+    train_n, predicted = unit(train_z), []
+    for row in unit(test_z):
+        similarity = train_n @ row
+        nearest = np.argsort(-similarity)[:k]
+        votes = {label: 0.0 for label in np.unique(train_y)}
+        for index in nearest:
+            votes[train_y[index]] += np.exp(similarity[index] / temperature)
+        predicted.append(max(sorted(votes), key=lambda label: votes[label]))
+    return np.array(predicted)
+
+
+def _overlapping_classes(seed, n_train=400, n_test=120, dim=16, classes=5):
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(size=(classes, dim))
+    train_y, test_y = rng.integers(0, classes, n_train) * 3, rng.integers(0, classes, n_test) * 3
+    train_z = centres[train_y // 3] + 1.5 * rng.normal(size=(n_train, dim))
+    test_z = centres[test_y // 3] + 1.5 * rng.normal(size=(n_test, dim))
+    return train_z, train_y, test_z, test_y
+
+
+def test_weighted_knn_matches_a_loop_reference_in_any_block_size():
+    train_z, train_y, test_z, test_y = _overlapping_classes(0)  # labels 0, 3, 6...: not 0..C-1
+    expected = _weighted_knn_reference(train_z, train_y, test_z, 200, 0.07)
+    for block in (400, 401 * 7, 10**8):  # one test row per block, 7 rows, all at once
+        predicted = metrics.weighted_knn_predict(train_z, train_y, test_z, 200, 0.07,
+                                                 max_block=block)
+        np.testing.assert_array_equal(predicted, expected)
+    accuracy = metrics.knn_accuracy(train_z, train_y, test_z, test_y, k=metrics.WEIGHTED_KNN_K,
+                                    temperature=metrics.WEIGHTED_KNN_TEMPERATURE)
+    assert accuracy == pytest.approx(np.mean(expected == test_y))
+    assert 0.3 < accuracy < 1.0  # overlapping classes: neither trivial nor chance
+
+
+def test_weighted_knn_differs_from_the_majority_vote_and_checks_its_arguments():
+    # one close neighbour of class 1 outweighs two distant ones of class 0 at a low temperature
+    train_z = np.array([[1.0, 0.0], [0.0, 1.0], [0.1, 1.0]])
+    train_y = np.array([1, 0, 0])
+    test_z, test_y = np.array([[1.0, 0.2]]), np.array([1])
+    assert metrics.knn_accuracy(train_z, train_y, test_z, test_y, k=3) == 0.0
+    assert metrics.knn_accuracy(train_z, train_y, test_z, test_y, k=3, temperature=0.07) == 1.0
+    with pytest.raises(ValueError, match="metric='cosine'"):
+        metrics.knn_accuracy(train_z, train_y, test_z, test_y, metric="euclidean",
+                             temperature=0.07)
+
+
 def test_linear_probe_separates_separable_codes_and_is_seeded():
     rng = np.random.default_rng(0)
     labels = rng.integers(0, 3, size=300)

@@ -134,7 +134,7 @@ def test_confusion_matrix_normalised_rows(tmp_path):
 
 def test_every_plot_has_a_caption():
     assert set(plots.CAPTIONS) == {"reconstructions", "interpolation", "tsne", "history",
-                                   "confusion_matrix", "tsne_grid", "sweep"}
+                                   "confusion_matrix", "tsne_grid", "sweep", "spectrum"}
     assert all(text.endswith(".") for text in plots.CAPTIONS.values())
 
 
@@ -152,3 +152,16 @@ def test_sweep_plots_mae_and_accuracy_against_latent_size(tmp_path):
     assert len(figure.axes[0].get_lines()) == 2  # one curve per width
     with pytest.raises(ValueError):
         plots.plot_sweep({})
+
+
+def test_spectrum_plots_the_variance_share_per_component(tmp_path):
+    path = tmp_path / "spectrum.png"
+    figure = plots.plot_spectrum([4.0, 2.0, 1.0, 1.0], effective_rank=3.4, path=path)
+    _assert_png(path)
+    ax = figure.axes[0]
+    assert "effective rank 3.4 of 4" in ax.get_title()
+    assert ax.get_xlabel() and ax.get_ylabel() and ax.get_yscale() == "log"
+    assert ax.xaxis.get_gridlines()[0].get_visible()
+    np.testing.assert_allclose(ax.get_lines()[0].get_ydata(), [16 / 22, 4 / 22, 1 / 22, 1 / 22])
+    with pytest.raises(ValueError, match="1-D"):
+        plots.plot_spectrum(np.ones((2, 2)))

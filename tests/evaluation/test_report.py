@@ -105,7 +105,21 @@ def _check_report(result, output_dir, kind):
     for name in linked:
         assert (output_dir / name).stat().st_size > 1000
     assert "| accuracy" in markdown
+    _check_code_figures(on_disk, markdown)
     return on_disk
+
+
+def _check_code_figures(on_disk, markdown):
+    """k-NN@200 and the collapse diagnostics are stored, shown, and only a contrastive model
+    gets alignment and uniformity."""
+    assert 0.0 <= on_disk["knn200_weighted_accuracy"] <= 1.0
+    assert "exp(similarity / 0.07)" in on_disk["knn_weighted_protocol"]
+    scores = on_disk["collapse"]
+    assert 1.0 <= scores["effective_rank"] <= LATENT
+    assert len(scores["singular_values"]) == LATENT
+    assert "effective rank" in markdown and "k=200" in markdown
+    assert ("pairs" in on_disk) == (on_disk["kind"] == "simclr")
+    assert ("uniformity" in markdown) == (on_disk["kind"] == "simclr")
 
 
 def test_autoencoder_report(autoencoder, splits, tmp_path, capsys):
@@ -116,7 +130,7 @@ def test_autoencoder_report(autoencoder, splits, tmp_path, capsys):
     assert metrics["method"] == "ae-mlp"
     assert metrics["accuracy_source"].startswith("linear probe")
     assert set(metrics["plots"]) == {"reconstructions", "interpolation", "tsne",
-                                     "confusion_matrix", "history"}
+                                     "confusion_matrix", "spectrum", "history"}
     # MAE equals a NumPy reference on the test split
     x = _float(splits.test.images)
     expected = float(np.mean(np.abs(model.predict(x, verbose=0) - x)))
@@ -184,10 +198,17 @@ def test_codes_given_for_a_split_are_reused_not_encoded_again(autoencoder, split
 
 
 def test_simclr_and_plain_encoder_reports(simclr, splits, tmp_path):
+    from keras_latent.evaluation import collapse
+
     assert report.model_kind(simclr) == "simclr"
     result = report.evaluate_model(simclr, splits, tmp_path / "simclr", tsne_sample=TSNE_SAMPLE,
                                    verbose=False)
     _check_report(result, tmp_path / "simclr", "simclr")
+    pairs = result["pairs"]
+    assert pairs["pairs"] == len(splits.test.labels)
+    assert 0.0 < pairs["alignment"] <= 4.0 and -4.0 <= pairs["uniformity"] < 0.0
+    codes = report.metrics.encode(simclr, splits.test.images)
+    assert result["collapse"]["effective_rank"] == pytest.approx(collapse.effective_rank(codes))
 
     encoder = simclr.encoder
     assert report.model_kind(encoder) == "encoder"
@@ -209,12 +230,22 @@ def test_shape_mismatch_is_a_clear_error(autoencoder, splits, tmp_path):
     assert not (tmp_path / "metrics.json").exists()
 
 
-def test_encoder_with_image_output_is_rejected(splits, tmp_path):
+def test_encoder_with_image_output_is_rejected_and_leaves_no_folder(splits, tmp_path):
     inputs = keras.Input((28, 28, 1))
     not_an_encoder = keras.Model(inputs, keras.layers.Conv2D(2, 3, padding="same")(inputs))
     assert report.model_kind(not_an_encoder) == "encoder"
     with pytest.raises(ValueError, match="latent codes must be vectors"):
-        report.evaluate_model(not_an_encoder, splits, tmp_path, verbose=False)
+        report.evaluate_model(not_an_encoder, splits, tmp_path / "out", verbose=False)
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_two_input_model_is_one_clear_error_and_leaves_no_folder(splits, tmp_path):
+    first, second = keras.Input((28, 28, 1)), keras.Input((28, 28, 1))
+    joined = keras.layers.Dense(4)(keras.layers.Flatten()(keras.layers.Add()([first, second])))
+    with pytest.raises(ValueError, match="takes 2 inputs.*single-input"):
+        report.evaluate_model(keras.Model([first, second], joined), splits, tmp_path / "out",
+                              verbose=False)
+    assert not (tmp_path / "out").exists()
 
 
 def test_diverged_model_is_rejected(splits, tmp_path):
@@ -297,7 +328,9 @@ def test_code_scores_of_separated_classes():
     encoded = _encoded({0: cluster(a, 30), 1: cluster(b, 30)}, {0: cluster(a, 10), 1: cluster(b, 10)})
     probe = metrics.fit_linear_probe(encoded.codes["train"], encoded.labels["train"], seed=0)
     scores = report._code_scores(encoded, probe, knn_k=5, seed=0)
-    assert list(scores) == ["knn_k", "knn_accuracy", "linear_probe_accuracy", "silhouette"]
+    assert list(scores) == ["knn_k", "knn_accuracy", "knn200_weighted_accuracy",
+                            "knn_weighted_protocol", "linear_probe_accuracy", "silhouette"]
+    assert scores["knn200_weighted_accuracy"] == 1.0
     assert scores["knn_k"] == 5 and scores["knn_accuracy"] == scores["linear_probe_accuracy"] == 1.0
     assert scores["silhouette"] > 0.8
     one_class = _encoded({0: cluster(a, 30), 1: cluster(b, 30)}, {0: cluster(a, 10)})
