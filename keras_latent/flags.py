@@ -43,6 +43,35 @@ class OneLineParser(argparse.ArgumentParser):
                      f"(try: {self.prog} --help)\n")
 
 
+#: ``--precision`` choices; "auto" is ``paradigms.precision.auto_precision``'s pick.
+PRECISIONS = ("auto", "float32", "bfloat16", "float16")
+
+
+class DefaultsHelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """``--help`` shows each flag's default, except ``None`` (a flag that is off unless given,
+    whose help says what happens then)."""
+
+    def _get_help_string(self, action):
+        if action.default is None:
+            return action.help
+        return super()._get_help_string(action)
+
+
+def add_device_flags(parser, strategies=STRATEGIES, strategy_help=None) -> None:
+    """The flags about where and how a command computes, the same on every entry point:
+    ``--backend``, ``--precision`` and ``--strategy`` (``strategies``: the ones it supports)."""
+    add_backend_flag(parser)
+    parser.add_argument("--precision", default="auto", choices=PRECISIONS,
+                        help="'auto': bfloat16 on CPUs with avx512_bf16/amx_bf16 and on Ampere+ "
+                             "GPUs, float16 on older GPUs, else float32")
+    parser.add_argument("--strategy", choices=strategies, default=None,
+                        help=strategy_help or "'mirrored': data parallel over this machine's "
+                             "GPUs (tf.distribute, or Keras' DataParallel on JAX); "
+                             "'multi_worker' (TensorFlow): over the machines TF_CONFIG names "
+                             "(README: 'Training on several machines'); --batch-size is the "
+                             "global batch")
+
+
 def add_backend_flag(parser) -> None:
     """``--backend``: which Keras backend runs the command (default: Keras' own choice)."""
     parser.add_argument("--backend", choices=BACKENDS, default=None,
@@ -149,14 +178,21 @@ class _stderr_muted:
             os.close(self.devnull)
 
 
-def positive_int(text: str) -> int:
-    """argparse ``type``: an integer >= 1 (argparse names the flag and exits 2 otherwise)."""
-    return _number(text, int, "an integer >= 1", lambda value: value >= 1)
+def int_at_least(minimum: int):
+    """argparse ``type`` factory: an integer >= ``minimum`` (argparse names the flag and exits
+    2 otherwise)."""
+
+    def parse(text: str) -> int:
+        return _number(text, int, f"an integer >= {minimum}", lambda value: value >= minimum)
+
+    parse.__name__ = f"int_at_least_{minimum}"
+    return parse
 
 
-def non_negative_int(text: str) -> int:
-    """argparse ``type``: an integer >= 0."""
-    return _number(text, int, "an integer >= 0", lambda value: value >= 0)
+#: argparse ``type``: an integer >= 1.
+positive_int = int_at_least(1)
+#: argparse ``type``: an integer >= 0.
+non_negative_int = int_at_least(0)
 
 
 def positive_float(text: str) -> float:

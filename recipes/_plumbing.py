@@ -15,9 +15,9 @@ from pathlib import Path
 
 from keras_latent.errors import RunError
 from keras_latent.flags import (
-    STRATEGIES,
+    DefaultsHelpFormatter,
     OneLineParser,
-    add_backend_flag,
+    add_device_flags,
     choose_backend,
     non_negative_int,
     output_folder,
@@ -91,7 +91,7 @@ def recipe_parser(doc: str, *, name: str, epochs: int, batch_size: int, learning
     title = (doc or "").strip().splitlines()[0] if doc else name
     parser = RecipeParser(
         prog=f"python recipes/{name}.py", description=title,
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=DefaultsHelpFormatter,
     )
     parser.add_argument("--dataset", choices=DATASETS, default=dataset,
                         help="the dataset to train on; the defaults shown are for it")
@@ -127,24 +127,15 @@ class RecipeParser(OneLineParser):
 
 def _add_run_flags(parser):
     """The flags about how a run goes rather than what it trains."""
-    add_backend_flag(parser)
+    add_device_flags(parser)
     parser.add_argument("--limit", type=positive_int, default=None,
                         help="cap every split at N examples, for a quick look")
     parser.add_argument("--quick", action="store_true",
                         help=f"smoke run: --limit {QUICK_LIMIT}, {QUICK_EPOCHS} epoch, small t-SNE")
-    parser.add_argument("--precision", default="auto",
-                        choices=["auto", "float32", "bfloat16", "float16"],
-                        help="'auto': bfloat16 on CPUs with avx512_bf16/amx_bf16 and on Ampere+ "
-                             "GPUs, float16 on older GPUs, else float32")
     parser.add_argument("--quiet", action="store_true", help="no Keras progress bars")
     parser.add_argument("--tensorboard", action="store_true",
                         help="TensorBoard event files under OUTPUT/tensorboard/<phase>/ (view "
                              "with `tensorboard --logdir OUTPUT`, from the [tensorboard] extra)")
-    parser.add_argument("--strategy", choices=STRATEGIES, default=None,
-                        help="'mirrored': data parallel over this machine's GPUs (tf.distribute, "
-                             "or Keras' DataParallel on JAX); 'multi_worker' (TensorFlow): over "
-                             "the machines TF_CONFIG names (README: 'Training on several "
-                             "machines'); --batch-size is the global batch")
 
 
 # --------------------------------------------------------------------------- the run

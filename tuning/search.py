@@ -37,19 +37,6 @@ RAN_BY_FILE = "ran_by.txt"
 # ----------------------------------------------------------------------------------------------
 
 
-def _at_least(minimum):
-    def parse(text):
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-        if value < minimum:
-            raise argparse.ArgumentTypeError(f"must be >= {minimum}, got {value}")
-        return value
-
-    return parse
-
-
 def _folder(text):
     """A folder that exists or can be created (KerasTuner wants the path as a string)."""
     from keras_latent.flags import output_folder  # light: no TensorFlow
@@ -58,7 +45,12 @@ def _folder(text):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from keras_latent.flags import OneLineParser  # light: no TensorFlow
+    from keras_latent.flags import (  # light: no TensorFlow
+        DefaultsHelpFormatter,
+        OneLineParser,
+        add_device_flags,
+        int_at_least,
+    )
 
     parser = OneLineParser(
         prog="tuning/search.py",
@@ -73,16 +65,16 @@ def build_parser() -> argparse.ArgumentParser:
             "model rather than a checkpoint of one trial (which Hyperband may have cut short). "
             "The test split is never used here."
         ),
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=DefaultsHelpFormatter,
     )
     parser.add_argument("--task", required=True, choices=TASKS)
     parser.add_argument("--dataset", required=True, choices=DATASETS)
     parser.add_argument("--tuner", default="random", choices=TUNERS,
                         help="hyperband picks trials from --epochs (its max_epochs); "
                              "--max-trials caps the count")
-    parser.add_argument("--max-trials", type=_at_least(1), default=10,
+    parser.add_argument("--max-trials", type=int_at_least(1), default=10,
                         help="total trials, counting those of earlier runs of this search")
-    parser.add_argument("--epochs", type=_at_least(1), default=5,
+    parser.add_argument("--epochs", type=int_at_least(1), default=5,
                         help="epochs per trial and for the final retraining")
     parser.add_argument("--directory", type=_folder, default="tuning_runs",
                         help="KerasTuner directory")
@@ -90,38 +82,42 @@ def build_parser() -> argparse.ArgumentParser:
                         help="project name inside --directory (default: TASK_DATASET)")
     parser.add_argument("--data-dir", default=None,
                         help="folder with mnist.npz / cifar10.npz (else KERAS_LATENT_DATA_DIR)")
-    parser.add_argument("--limit", type=_at_least(2), default=None,
+    parser.add_argument("--limit", type=int_at_least(2), default=None,
                         help="cap every split at this many images (quick runs)")
-    parser.add_argument("--seed", type=_at_least(0), default=0,
+    parser.add_argument("--seed", type=int_at_least(0), default=0,
                         help="seeds the tuner's proposals and the weights/data of every trial")
-    parser.add_argument("--batch-size", type=_at_least(1), default=128)
+    parser.add_argument("--batch-size", type=int_at_least(1), default=128)
     parser.add_argument("--overwrite", action="store_true",
                         help="delete this project's earlier trials and start over "
                              "(ignored by distributed workers: only the chief may)")
-    from keras_latent.flags import add_backend_flag  # light: no TensorFlow
-
-    add_backend_flag(parser)
     parser.add_argument("--quiet", action="store_true", help="no Keras progress bars")
-    parser.add_argument("--precision", default="auto",
-                        choices=["auto", "float32", "bfloat16", "float16"],
-                        help="'auto': bfloat16 on CPUs with avx512_bf16/amx_bf16 and on Ampere+ "
-                             "GPUs, float16 on older GPUs, else float32")
-    parser.add_argument("--top", type=_at_least(1), default=5, help="rows of the best-trials table")
+    parser.add_argument("--top", type=int_at_least(1), default=5, help="rows of the best-trials table")
     parser.add_argument("--tensorboard", action="store_true",
                         help="TensorBoard event files per trial under DIR/NAME/tensorboard/"
                              "TRIAL/execution0 (and the retrained model's under .../retrained); "
                              "view with `tensorboard --logdir DIR/NAME/tensorboard`")
-    parser.add_argument("--mirrored", action="store_true",
-                        help="train each trial under tf.distribute.MirroredStrategy over the "
-                             "visible GPUs (--batch-size is the global batch)")
-    space = parser.add_argument_group("search space")
-    space.add_argument("--min-depth", type=_at_least(1), default=2, help="fewest conv stages")
-    space.add_argument("--max-depth", type=_at_least(1), default=4, help="most conv stages")
-    space.add_argument("--min-channels", type=_at_least(1), default=8, help="a power of two")
-    space.add_argument("--max-channels", type=_at_least(1), default=256, help="a power of two")
-    space.add_argument("--latent-dim", type=_at_least(1), nargs="+", default=[128],
+    add_device_flags(parser, strategies=("mirrored",),
+                     strategy_help="'mirrored': each trial data parallel over this machine's "
+                                   "GPUs (--batch-size is the global batch); several machines "
+                                   "run a search as KerasTuner's chief and workers (README)")
+    # The flag before --strategy existed, kept so that older commands still run.
+    parser.add_argument("--mirrored", action="store_const", const="mirrored", dest="strategy",
+                        help=argparse.SUPPRESS)
+    _add_search_space(parser.add_argument_group("search space"))
+    return parser
+
+
+def _add_search_space(space) -> None:
+    """The flags that bound what the tuner may propose."""
+    from keras_latent.flags import int_at_least  # light
+
+    space.add_argument("--min-depth", type=int_at_least(1), default=2, help="fewest conv stages")
+    space.add_argument("--max-depth", type=int_at_least(1), default=4, help="most conv stages")
+    space.add_argument("--min-channels", type=int_at_least(1), default=8, help="a power of two")
+    space.add_argument("--max-channels", type=int_at_least(1), default=256, help="a power of two")
+    space.add_argument("--latent-dim", type=int_at_least(1), nargs="+", default=[128],
                        help="one value fixes it; several make it a hyperparameter")
-    space.add_argument("--kernel-sizes", type=_at_least(1), nargs="+", default=[3, 5, 7],
+    space.add_argument("--kernel-sizes", type=int_at_least(1), nargs="+", default=[3, 5, 7],
                        help="the kernel sizes a stage chooses from")
     space.add_argument("--preset", default=None,
                        help="search around this architecture preset (e.g. cifar_conv): its "
@@ -134,7 +130,6 @@ def build_parser() -> argparse.ArgumentParser:
     space.add_argument("--mask-ratios", type=float, nargs="+", default=[0.0],
                        help="autoencoder only: the share of 4x4 squares greyed out in the "
                             "input (denoising); several make it a hyperparameter")
-    return parser
 
 
 def _task_options(parser, args) -> dict:
@@ -413,7 +408,7 @@ def _hypermodel(parser, args, options):
                              kernel_sizes=tuple(args.kernel_sizes), preset=args.preset)
         config = TrainingConfig(epochs=args.epochs, batch_size=args.batch_size, seed=args.seed,
                                 verbose=0 if args.quiet else "auto",
-                                strategy="mirrored" if args.mirrored else None,
+                                strategy=args.strategy,
                                 precision=args.precision)
         print(device_line())
         print(precision_line(args.precision, config.dtype_policy))

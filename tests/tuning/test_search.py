@@ -178,7 +178,7 @@ def test_same_seed_proposes_the_same_trials(tuner, resumed_search, mnist_tiny, t
     (["--task", "regression", "--dataset", "mnist"], "invalid choice: 'regression'"),
     (["--task", "simclr", "--dataset", "mnist", "--tuner", "grid"], "invalid choice: 'grid'"),
     (["--task", "simclr", "--dataset", "mnist", "--max-trials", "0"],
-     "argument --max-trials: must be >= 1, got 0"),
+     "argument --max-trials: expected an integer >= 1, got '0'"),
     (["--task", "simclr", "--dataset", "imagenet"], "invalid choice: 'imagenet'"),
     (["--task", "classifier", "--dataset", "mnist", "--objective", "knn"],
      "only --task autoencoder takes --objective"),
