@@ -196,6 +196,19 @@ class _ParadigmHyperModel(keras_tuner.HyperModel):
         """(train, val, monitors) for a trial: the paradigm's pipelines."""
         raise NotImplementedError
 
+    def untrained_score(self, hp) -> float:
+        """The objective of a model built with ``hp`` and not trained: what a trial has to beat
+        to have learned anything (the search warns when its best trial barely does)."""
+        model = self.build(hp)
+        _, val, monitors = self.datasets(hp)
+        with training_scope(self.config):
+            logs = {f"val_{name}": value for name, value in
+                    model.evaluate(val, return_dict=True, verbose=0).items()}
+            for monitor in monitors:  # the k-NN objective is a monitor's
+                monitor.set_model(model)
+                monitor.on_epoch_end(0, logs)
+        return float(logs[self.objective.name])
+
     def fit(self, hp, model, *args, callbacks=(), epochs=None, verbose=None, **kwargs):
         """Train ``model`` on this HyperModel's splits; ``epochs``/``initial_epoch`` come from
         the tuner (Hyperband's brackets set them) and its callbacks run after our monitors."""

@@ -301,6 +301,23 @@ def best_trials_table(trials, objective_name) -> str:
     return "\n".join(lines)
 
 
+#: The share of the way from an untrained model's score to a perfect one (0 for a loss, 1 for an
+#: accuracy) that the best trial must cover for the trials to rank anything but noise.
+LEARNED_ENOUGH = 0.1
+
+
+def short_trials_warning(objective, untrained: float, best: float) -> str | None:
+    """Why the trials cannot rank settings, when the best one is barely better than the
+    model it started from (trials too short: few epochs on a small --limit), else None."""
+    perfect = 0.0 if objective.direction == "min" else 1.0
+    gap = abs(untrained - perfect)
+    if not gap or (gap - abs(best - perfect)) / gap >= LEARNED_ENOUGH:
+        return None
+    return (f"the best trial's {objective.name} ({_format(best)}) is within "
+            f"{LEARNED_ENOUGH:.0%} of an untrained model's ({_format(untrained)}): the trials "
+            "were too short to learn, so their ranking is noise; raise --epochs or --limit")
+
+
 def finish(tuner, hypermodel, project_dir: Path, args) -> int:
     """Print the best trials, save their hyperparameters and a model retrained from them."""
     import keras
@@ -315,6 +332,12 @@ def finish(tuner, hypermodel, project_dir: Path, args) -> int:
         return 1
     print(f"\nBest trials of {project_dir} by {objective.name} ({objective.direction}):")
     print(best_trials_table(trials, objective.name))
+    untrained = hypermodel.untrained_score(trials[0].hyperparameters)
+    print(f"Untrained model with trial {trials[0].trial_id}'s settings: {objective.name} = "
+          f"{_format(untrained)}")
+    warning = short_trials_warning(objective, untrained, trials[0].score)
+    if warning:
+        print(f"warning: {warning}", file=sys.stderr)
 
     best = trials[0]
     write_json_atomic(project_dir / BEST_HPS_FILE, {
