@@ -13,16 +13,20 @@ from keras_latent.models import blocks
 from keras_latent.models.config import ModelConfigError, check_positive_int
 
 
-def linear_head(latent_dim, num_classes, logit_scale=None):
+def linear_head(latent_dim, num_classes, logit_scale=None, zero_init=False):
     """A single Dense: the linear probe, which measures how linearly separable the code is.
 
     ``logit_scale`` (e.g. 1/9, as airbench) multiplies the logits: small initial logits and a
     gentler effective learning rate for the head under the high SGD rates of fast schedules.
+    ``zero_init`` starts the kernel at zero, so training starts from uniform predictions (loss
+    ln C) instead of the large random logits a fresh code gives, which a short run never
+    recovers from.
     """
     check_positive_int(latent_dim, "latent_dim", 128)
     check_positive_int(num_classes, "num_classes", 10)
     z = blocks.input_layer((latent_dim,), "latent")
-    logits = layers.Dense(num_classes, name="logits", dtype="float32")(z)
+    logits = layers.Dense(num_classes, name="logits", dtype="float32",
+                          kernel_initializer="zeros" if zero_init else "glorot_uniform")(z)
     if logit_scale is not None:
         logits = layers.Rescaling(float(logit_scale), name="logit_scale", dtype="float32")(logits)
     return keras.Model(z, logits, name="head")

@@ -129,3 +129,19 @@ def test_head_ensemble_reloads_predicting_the_same(tmp_path):
 def test_head_ensemble_needs_members():
     with pytest.raises(ModelConfigError, match="at least one member"):
         HeadEnsemble([])
+
+
+def test_a_zero_initialised_linear_head_starts_uniform_and_learns():
+    """``zero_init``: the first loss is ln C whatever the code's scale (a random head's is far
+    above it on large codes), and training moves it."""
+    import keras
+
+    z, labels = codes(8, n=64) * 50, np.arange(64) % 5
+    loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    random_start = float(loss(labels, linear_head(8, 5)(z)))
+    head = linear_head(8, 5, zero_init=True)
+    assert float(loss(labels, head(z))) == pytest.approx(np.log(5), rel=1e-6)
+    assert random_start > 2 * np.log(5)
+    head.compile(optimizer=keras.optimizers.SGD(1e-3), loss=loss)
+    history = head.fit(z, labels, epochs=3, batch_size=64, verbose=0).history["loss"]
+    assert history[-1] < history[0]
