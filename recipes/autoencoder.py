@@ -74,10 +74,10 @@ def main(argv=None, dataset=None, *, doc=__doc__, script=None):
     dataset = chosen_dataset(argv, dataset)
     settings = SETTINGS[dataset]
     args = method_parser(doc, "autoencoder", dataset, settings, script).parse_args(argv)
-    from keras_latent import experiment  # TensorFlow loads here, after the flags
+    from keras_latent import experiments  # TensorFlow loads here, after the flags
 
     return run_experiment(
-        args, experiment.autoencoder_experiment, architecture=settings["architecture"],
+        args, experiments.autoencoder_experiment, architecture=settings["architecture"],
         latent_dim=settings["latent_dim"], loss=settings["loss"],
         augment=settings.get("augment"), probe=settings["probe"],
         probe_config=probe_config(settings),

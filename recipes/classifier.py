@@ -59,11 +59,11 @@ def main(argv=None, dataset=None, *, doc=__doc__, script=None):
     dataset = chosen_dataset(argv, dataset)
     settings = SETTINGS[dataset]
     args = method_parser(doc, "classifier", dataset, settings, script).parse_args(argv)
-    from keras_latent import experiment, paradigms  # TensorFlow loads here, after the flags
+    from keras_latent import experiments, paradigms  # TensorFlow loads here, after the flags
 
     base = settings["base_config"] and getattr(paradigms, settings["base_config"])
     return run_experiment(
-        args, experiment.classifier_experiment, {"base": base},
+        args, experiments.classifier_experiment, {"base": base},
         architecture=settings["architecture"], latent_dim=settings["latent_dim"],
         head_kwargs=settings["head_kwargs"], augment=settings["augment"],
     )

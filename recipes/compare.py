@@ -87,7 +87,7 @@ def _run_seed(dataset, passthrough, root):
 def _random_baseline(dataset, passthrough, output):
     """The probe on an untrained encoder of the autoencoder's architecture, with the
     autoencoder's batch size and probe; returns the run folder."""
-    from keras_latent import experiment
+    from keras_latent import experiments
 
     print(f"\n=== {dataset}: random encoder baseline ===")
     settings = autoencoder.SETTINGS[dataset]
@@ -96,7 +96,7 @@ def _random_baseline(dataset, passthrough, output):
         learning_rate=settings["learning_rate"],
     ).parse_args([*passthrough, "--output", str(output)])
     splits, config, output_dir = setup(recipe_args, dataset)
-    experiment.random_baseline_experiment(
+    experiments.random_baseline_experiment(
         splits, output_dir, architecture=settings["architecture"],
         latent_dim=settings["latent_dim"], config=config, probe=settings["probe"],
         probe_config=probe_config(settings),

@@ -39,7 +39,7 @@ def main(argv=None):
     parser.add_argument("--simclr", help="a saved simclr.keras to probe")
     args = parser.parse_args(argv)
     # TensorFlow loads here, after the flags.
-    from keras_latent import experiment, paradigms
+    from keras_latent import experiments, paradigms
     from keras_latent.evaluation import metrics as M
 
     splits, config, output_dir = setup(args)
@@ -56,14 +56,14 @@ def main(argv=None):
     for n in args.num_labels:
         row = {}
         for method, encoder in encoders.items():
-            logged = experiment.tensorboard_subfolder(probe_config,
+            logged = experiments.tensorboard_subfolder(probe_config,
                                                       f"{n}_labels/{method.split()[0]}")
             probe = paradigms.train_probe(encoder, splits, num_labels=n, config=logged)
             row[method] = M.accuracy(splits.test.labels,
                                      M.predict_in_batches(probe.model, splits.test.images))
         scratch = paradigms.train_classifier(
             splits, architecture=ARCHITECTURE, latent_dim=LATENT_DIM, num_labels=n,
-            config=experiment.tensorboard_subfolder(config, f"{n}_labels/scratch").replace(
+            config=experiments.tensorboard_subfolder(config, f"{n}_labels/scratch").replace(
                 batch_size=min(n, 64)))
         row["classification-guided (from scratch)"] = M.accuracy(
             splits.test.labels, M.predict_in_batches(scratch.model, splits.test.images))

@@ -30,7 +30,7 @@ def main(argv=None):
                         default=BASE_CHANNELS)
     args = parser.parse_args(argv)
     # TensorFlow loads here, after the flags.
-    from keras_latent import experiment, paradigms
+    from keras_latent import experiments, paradigms
     from keras_latent.evaluation import metrics as M
     from keras_latent.models import get_preset
 
@@ -41,7 +41,7 @@ def main(argv=None):
         architecture = get_preset(ARCHITECTURE, base_channels=channels)
         for latent_dim in args.latent_dims:
             print(f"\n--- base channels {channels}, latent dim {latent_dim} ---")
-            logged = experiment.tensorboard_subfolder(config, f"c{channels}_z{latent_dim}")
+            logged = experiments.tensorboard_subfolder(config, f"c{channels}_z{latent_dim}")
             run = paradigms.train_autoencoder(splits, architecture=architecture,
                                               latent_dim=latent_dim, config=logged)
             probe = paradigms.train_probe(run.model.encoder, splits,

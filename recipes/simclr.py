@@ -67,10 +67,10 @@ def main(argv=None, dataset=None, *, doc=__doc__, script=None):
                         metavar="WEIGHT",
                         help="weight of the denoising reconstruction loss (0 = plain SimCLR)")
     args = parser.parse_args(argv)
-    from keras_latent import experiment  # TensorFlow loads here, after the flags
+    from keras_latent import experiments  # TensorFlow loads here, after the flags
 
     return run_experiment(
-        args, experiment.simclr_experiment, {"warmup_epochs": settings["warmup_epochs"]},
+        args, experiments.simclr_experiment, {"warmup_epochs": settings["warmup_epochs"]},
         architecture=settings["architecture"], latent_dim=settings["latent_dim"],
         temperature=args.temperature, reconstruction_weight=args.denoise,
         projection_hidden=settings["projection_hidden"],

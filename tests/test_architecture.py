@@ -16,7 +16,7 @@ LAYERS = [
     {"losses", "models"},
     {"serializables", "evaluation"},  # measures and reports on arrays and any Keras model
     {"paradigms"},  # training; its monitors read evaluation's measures
-    {"experiment"},  # runs: phases, resume, the report of a run
+    {"experiments"},  # runs: phases, resume, the report of a run
     {"cli", "__main__"},
 ]
 #: Upward imports with a reason (made at call time, never at import).

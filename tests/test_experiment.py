@@ -1,4 +1,4 @@
-"""What the experiments (``keras_latent.experiment``) put in their reports; the phase-by-phase
+"""What the experiments (``keras_latent.experiments``) put in their reports; the phase-by-phase
 resumption is in ``tests/paradigms/test_faults.py``."""
 
 import pytest
@@ -16,12 +16,12 @@ def test_a_cifar_report_scores_flip_tta_and_keeps_the_runs_seed(cifar_small, tmp
     (on MNIST, where a mirrored digit is another image, it does not: see test_faults). One
     experiment run checks both, to keep the suite short: the evaluation is seeded with the
     run's seed, not always 0."""
-    from keras_latent import experiment, paradigms
+    from keras_latent import experiments, paradigms
     from tests.paradigms.conftest import LATENT_DIM, TINY_CONV
 
     config = paradigms.TrainingConfig(epochs=1, batch_size=64, verbose=0, precision="float32",
                                       seed=3)
-    metrics = experiment.random_baseline_experiment(
+    metrics = experiments.random_baseline_experiment(
         cifar_small, tmp_path, architecture=TINY_CONV, latent_dim=LATENT_DIM, config=config,
         probe_config=paradigms.PROBE_CONFIG.replace(epochs=2), tsne=30)
     plain, tta = metrics["accuracy"], metrics["accuracy_flip_tta"]

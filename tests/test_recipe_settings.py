@@ -57,7 +57,7 @@ def captured(monkeypatch, tmp_path):
     """Run a recipe by name with stand-ins for the data and the experiments; returns what the
     experiment was called with."""
     monkeypatch.syspath_prepend(str(RECIPES))
-    from keras_latent import experiment
+    from keras_latent import experiments
 
     plumbing = importlib.import_module("_plumbing")
     fake = SimpleNamespace(train=[0] * 3, val=[0] * 2, test=[0] * 2, image_shape=(28, 28, 1))
@@ -66,7 +66,7 @@ def captured(monkeypatch, tmp_path):
 
     def stand_in(name):
         defaults = {key: parameter.default for key, parameter in
-                    inspect.signature(getattr(experiment, name)).parameters.items()}
+                    inspect.signature(getattr(experiments, name)).parameters.items()}
 
         def experiment_function(splits, output_dir, **kwargs):
             calls.update(name=name, splits=splits, kwargs=kwargs, defaults=defaults)
@@ -74,7 +74,7 @@ def captured(monkeypatch, tmp_path):
         return experiment_function
 
     for name in ("autoencoder_experiment", "classifier_experiment", "simclr_experiment"):
-        monkeypatch.setattr(experiment, name, stand_in(name))
+        monkeypatch.setattr(experiments, name, stand_in(name))
 
     def run(name, *argv):
         importlib.import_module(name).main(["--output", str(tmp_path / name), *argv])

@@ -172,16 +172,16 @@ class _BlowUp(keras.callbacks.Callback):
 
 
 def test_a_diverged_run_keeps_the_good_files_and_says_so(mnist_small, tmp_path):
-    from keras_latent import experiment, paradigms
+    from keras_latent import experiments, paradigms
     from tests.paradigms.conftest import LATENT_DIM, TINY_CONV
 
     good = tmp_path / "autoencoder.keras"
     good.write_bytes(b"an earlier good model")
     config = paradigms.TrainingConfig(epochs=2, batch_size=64, verbose=0,
                                       callbacks=(_BlowUp(epoch=1),))
-    with pytest.raises(experiment.TrainingDiverged,
+    with pytest.raises(experiments.TrainingDiverged,
                        match=r"loss was nan in epoch 2.*last good model is .*best\.keras"):
-        experiment.autoencoder_experiment(mnist_small.limit(200, seed=0), tmp_path,
+        experiments.autoencoder_experiment(mnist_small.limit(200, seed=0), tmp_path,
                                           architecture=TINY_CONV, latent_dim=LATENT_DIM,
                                           config=config, tsne=50)
     assert good.read_bytes() == b"an earlier good model"
@@ -206,7 +206,7 @@ def test_a_learning_rate_that_cannot_train_is_refused_up_front(learning_rate):
     (KeyboardInterrupt, 130, "run the same command again to resume"),
 ])
 def test_a_recipe_ends_with_one_line_and_its_status(capsys, monkeypatch, error, status, words):
-    from keras_latent import experiment
+    from keras_latent import experiments
     from keras_latent.paradigms.callbacks import ResumeStateError
 
     monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[2] / "recipes"))
@@ -218,7 +218,7 @@ def test_a_recipe_ends_with_one_line_and_its_status(capsys, monkeypatch, error, 
         if error == "another run":
             raise ResumeStateError("run/checkpoints/backup holds the resume state of another "
                                    "run (a Classifier model, ...)")
-        raise experiment.TrainingDiverged("autoencoder training diverged (the loss was nan)")
+        raise experiments.TrainingDiverged("autoencoder training diverged (the loss was nan)")
 
     with pytest.raises(SystemExit) as exit_:
         run_recipe(main, [])
@@ -359,7 +359,7 @@ def test_another_runs_resume_state_is_named_and_left_alone(tmp_path):
 
 def test_an_experiment_resumes_phase_by_phase_and_writes_its_report(mnist_small, tmp_path,
                                                                      capsys):
-    from keras_latent import experiment, paradigms
+    from keras_latent import experiments, paradigms
     from tests.paradigms.conftest import LATENT_DIM, TINY_CONV
 
     splits = mnist_small.limit(200, seed=0)
@@ -367,7 +367,7 @@ def test_an_experiment_resumes_phase_by_phase_and_writes_its_report(mnist_small,
     probe_config = paradigms.PROBE_CONFIG.replace(epochs=2)
 
     def run(config=config, probe_config=probe_config):
-        return experiment.autoencoder_experiment(
+        return experiments.autoencoder_experiment(
             splits, tmp_path, architecture=TINY_CONV, latent_dim=LATENT_DIM, config=config,
             probe_config=probe_config, tsne=30)
 
