@@ -123,6 +123,30 @@ def test_disk_full_during_a_recipe_is_one_line_then_a_rerun_resumes(data_dir, tm
     assert json.loads((run / "metrics.json").read_text())["accuracy"]["test"] is not None
 
 
+@pytest.fixture
+def small_disk(tmp_path):
+    """A real 12 MiB file system (tmpfs), where this user may mount one (root); else a skip."""
+    folder = tmp_path / "disk"
+    folder.mkdir()
+    if os.geteuid() != 0 or subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", "size=12m", "tmpfs", str(folder)],
+            capture_output=True).returncode != 0:
+        pytest.skip("mounting a 12 MiB tmpfs needs root")
+    yield folder
+    subprocess.run(["umount", str(folder)], check=True)
+
+
+def test_a_real_full_disk_is_one_line_not_a_crash(data_dir, small_disk):
+    # The classifier's checkpoint is 6.7 MB: the disk fills while the resume state is saved
+    # after the first epoch. h5py then printed tracebacks and the process crashed (exit 139).
+    run = small_disk / "run"
+    completed = _recipe(*SMALL, "--epochs", "3", "--output", str(run), "--data-dir",
+                        str(data_dir))
+    assert completed.returncode == 2, completed.stderr[-3000:]
+    assert f"disk full while writing to {run}" in _one_line(completed.stderr)
+    assert not [p for p in run.rglob("*") if ".tmp." in p.name]
+
+
 # ------------------------------------------------------------------------ SIGTERM
 
 
