@@ -109,7 +109,8 @@ def test_a_held_folder_refuses_a_second_holder_naming_the_first(tmp_path):
 
 def test_a_lock_file_left_by_a_killed_holder_does_not_block(tmp_path):
     holder = ("import os, signal, sys\nfrom keras_latent import io\n"
-              "held = io.lock_folder(sys.argv[1])\nheld.__enter__()\nos.kill(os.getpid(), signal.SIGKILL)\n")
+              "held = io.lock_folder(sys.argv[1])\nheld.__enter__()\n"
+              "os.kill(os.getpid(), signal.SIGKILL)\n")
     completed = subprocess.run([sys.executable, "-c", holder, str(tmp_path)], cwd=REPO,
                                timeout=120)
     assert completed.returncode == -9

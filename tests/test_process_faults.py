@@ -3,7 +3,6 @@ folder, a dead worker in TF_CONFIG, and bad data or model paths. Each runs a rec
 ``keras-latent`` as a subprocess, as a user would, and checks the one line on stderr and the
 exit status README ("Interrupted runs") documents."""
 
-import errno
 import json
 import os
 import re
@@ -13,7 +12,6 @@ import subprocess
 import sys
 import textwrap
 import time
-from pathlib import Path
 
 import pytest
 
