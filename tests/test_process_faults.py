@@ -175,9 +175,12 @@ def test_sigterm_saves_says_one_line_exits_143_and_the_rerun_resumes(data_dir, t
     assert process.returncode == 143, stderr[-3000:]
     line = _one_line(stderr)
     assert "SIGTERM" in line and "run the same command again to resume" in line
+    assert list((run / "checkpoints" / "backup").iterdir())  # the finished epochs' state
     rerun = _recipe(*argv)
     assert rerun.returncode == 0, rerun.stderr[-3000:]
     assert (run / "metrics.json").is_file()
+    log = (run / "checkpoints" / "training_log.csv").read_text().splitlines()[1:]
+    assert [int(row.split(",")[0]) for row in log] == list(range(20))  # resumed, not redone
 
 
 # ------------------------------------------------------------------------ a second run
