@@ -14,14 +14,18 @@ import argparse
 import sys
 from pathlib import Path
 
-from keras_latent.errors import RunError
+from keras_latent.errors import DiskFullError, RunError, disk_full_cause
 from keras_latent.flags import (
     OneLineParser,
     add_backend_flag,
+    check_data_folder,
     choose_backend,
+    data_folder,
+    model_file_problem,
     output_folder,
     quiet_startup,
 )
+from keras_latent.io import lock_folder
 
 __all__ = ["build_parser", "main"]
 
@@ -44,7 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "report.md.")
     evaluate.add_argument("model", type=Path, metavar="MODEL.keras")
     evaluate.add_argument("--dataset", required=True, help="mnist or cifar10")
-    evaluate.add_argument("--data-dir", type=Path, default=None,
+    evaluate.add_argument("--data-dir", type=data_folder, default=None,
                           help="folder with <dataset>.npz (default: $KERAS_LATENT_DATA_DIR, "
                                "then Keras' cache)")
     evaluate.add_argument("--output", type=output_folder, default=None,
@@ -158,6 +162,33 @@ def _found_history(model_path):
     return None
 
 
+def _input_problem(args) -> str | None:
+    """What is wrong with the files ``evaluate`` is given (the model, ``--data-dir``), or
+    None: checked before TensorFlow loads, so that a wrong path fails at once."""
+    if args.command != "evaluate":
+        return None
+    problem = model_file_problem(args.model)
+    if problem:
+        return problem
+    try:
+        check_data_folder(args.data_dir, args.dataset)
+    except RunError as error:
+        return f"--data-dir: {error}"
+    return None
+
+
+def _report_folder(args) -> Path:
+    """The folder the command writes: ``--output``, else beside the evaluated model."""
+    if args.output is not None:
+        return Path(args.output)
+    model_path = args.model
+    try:
+        return output_folder(model_path.parent / f"{model_path.stem}_evaluation")
+    except argparse.ArgumentTypeError as error:
+        raise ValueError(f"cannot write the report beside the model ({error}); pass "
+                         "--output") from error
+
+
 def _evaluate(args) -> int:
     from keras_latent.data import check_classes, load_dataset
     from keras_latent.evaluation.plots import history_curves
@@ -166,12 +197,6 @@ def _evaluate(args) -> int:
 
     model_path = args.model
     output = args.output
-    if output is None:
-        try:
-            output = output_folder(model_path.parent / f"{model_path.stem}_evaluation")
-        except argparse.ArgumentTypeError as error:
-            raise ValueError(f"cannot write the report beside the model ({error}); pass "
-                             "--output") from error
     history = args.history
     if history is None:
         history = _found_history(model_path)
@@ -221,9 +246,15 @@ def main(argv=None) -> int:
     except RunError as error:
         print(f"keras-latent: error: {error}", file=sys.stderr)
         return EXIT_USAGE
-    quiet_startup()
+    problem = _input_problem(args)
+    if problem:
+        print(f"keras-latent {args.command}: error: {problem}", file=sys.stderr)
+        return EXIT_USAGE
     try:
-        return args.run(args)
+        args.output = _report_folder(args)
+        with lock_folder(args.output):  # before TensorFlow loads: a second run fails at once
+            quiet_startup()
+            return args.run(args)
     except KeyboardInterrupt:
         print("keras-latent: interrupted", file=sys.stderr)
         return 130
@@ -232,7 +263,9 @@ def main(argv=None) -> int:
             raise
         lines = str(error).strip().splitlines()
         message = lines[0] if lines else type(error).__name__
-        if not isinstance(error, (ValueError, OSError)):  # not a known input problem: a bug?
+        if disk_full_cause(error) is not None:
+            message = str(DiskFullError(args.output))
+        elif not isinstance(error, (RunError, ValueError, OSError)):  # not known: a bug?
             message = f"{type(error).__name__}: {message} (--traceback shows where)"
         print(f"keras-latent {args.command}: error: {message}", file=sys.stderr)
         return EXIT_USAGE

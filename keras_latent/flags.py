@@ -228,3 +228,87 @@ def output_folder(text: str) -> Path:
     if not os.access(existing, os.W_OK | os.X_OK):
         raise argparse.ArgumentTypeError(f"{existing} is not writable; pass another folder")
     return path
+
+
+#: What makes a folder a source of each dataset, as ``keras_latent.data`` looks for it: its
+#: ``.npz``, an unpacked folder of its official files by one of these names, or those files
+#: in the folder itself. Kept here so that ``--data-dir`` is checked before Keras loads
+#: (``keras_latent.data`` imports it); tests/test_process_faults.py checks that both agree.
+DATA_SOURCES = {
+    "mnist": ("mnist.npz", ("mnist",), "train-images-idx3-ubyte.gz"),
+    "fashion_mnist": ("fashion_mnist.npz", ("fashion-mnist", "fashion_mnist"),
+                      "train-images-idx3-ubyte.gz"),
+    "cifar10": ("cifar10.npz", ("cifar-10-batches-py",), "data_batch_1"),
+}
+
+#: The models the recipes write, for messages that point at a real file.
+RECIPE_MODELS = ("autoencoder.keras", "classifier.keras", "simclr.keras", "probe.keras")
+
+
+def data_folder(text: str) -> Path:
+    """argparse ``type``: ``--data-dir``, a folder that exists (what it must hold depends on
+    ``--dataset``: ``check_data_folder``, once every flag is parsed)."""
+    path = Path(text).expanduser()
+    if not path.exists():
+        raise argparse.ArgumentTypeError(f"{path} does not exist; pass the folder that holds "
+                                         "the dataset's .npz (e.g. mnist.npz)")
+    if not path.is_dir():
+        raise argparse.ArgumentTypeError(f"{path} is a file, not a folder; pass the folder it "
+                                         "is in")
+    return path
+
+
+def check_data_folder(folder, dataset: str) -> None:
+    """Raise ``RunError`` when ``folder`` (``--data-dir``) holds nothing ``dataset`` can be
+    loaded from, saying what it does hold: found now, not after TensorFlow has loaded.
+
+    A dataset this table does not know is left for the loader to refuse."""
+    if folder is None or dataset not in DATA_SOURCES:
+        return
+    folder = Path(folder)
+    file_name, folder_names, official_file = DATA_SOURCES[dataset]
+    if ((folder / file_name).is_file() or (folder / official_file).is_file()
+            or any((folder / name).is_dir() for name in folder_names)):
+        return
+    raise RunError(f"{folder} holds no {file_name} ({_contents(folder)}); pass the folder that "
+                   f"holds {file_name}, or leave --data-dir out")
+
+
+def _contents(folder, shown=5) -> str:
+    """What ``folder`` holds, in a few words: 'it holds a.npz, b/' or 'it is empty'."""
+    try:
+        names = sorted(path.name + ("/" if path.is_dir() else "") for path in folder.iterdir()
+                       if not path.name.startswith("."))
+    except OSError as error:
+        return f"it cannot be read: {error.strerror}"
+    if not names:
+        return "it is empty"
+    more = f" and {len(names) - shown} more" if len(names) > shown else ""
+    return f"it holds {', '.join(names[:shown])}{more}"
+
+
+def model_file_problem(path) -> str | None:
+    """What is wrong with ``path`` as a ``.keras`` model file to load, in one line naming the
+    fix, or None when it may be one: missing, a folder (naming the models inside), or not a
+    ``.keras`` file. Standard library only, so a command checks its model argument before
+    TensorFlow loads; ``keras_latent.models.load_model`` then checks the archive itself."""
+    path = Path(path)
+    if not path.exists():
+        return (f"no model file at {path}; check the path (a recipe's run folder holds "
+                f"{_model_names(None)})")
+    if path.is_dir():
+        return (f"{path} is a folder, not a model file; pass the .keras file inside it "
+                f"({_model_names(path)})")
+    if path.name.endswith(".weights.h5") or path.suffix != ".keras":
+        return (f"{path} is not a .keras model file; save models with model.save('name.keras') "
+                "(a .weights.h5 file holds weights only: build the model, then "
+                "model.load_weights())")
+    return None
+
+
+def _model_names(folder) -> str:
+    """The ``.keras`` files in ``folder`` (else those a recipe writes), as words."""
+    found = sorted(path.name for path in folder.glob("*.keras")) if folder else []
+    if found:
+        return "it holds " + ", ".join(found[:5]) + (" ..." if len(found) > 5 else "")
+    return "e.g. " + ", ".join(RECIPE_MODELS[:-1]) + " or " + RECIPE_MODELS[-1]

@@ -12,16 +12,20 @@ never loads TensorFlow.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import os
 import shutil
 import tempfile
 from pathlib import Path
 
+from keras_latent.errors import FolderInUseError
+
 __all__ = [
     "LEFTOVER_PATTERNS",
     "atomic_path",
     "copy_atomic",
+    "lock_folder",
     "remove_leftovers",
     "save_npz_atomic",
     "write_json_atomic",
@@ -110,3 +114,68 @@ def remove_leftovers(folder) -> list:
     for path in removed:
         path.unlink(missing_ok=True)
     return removed
+
+
+#: The lock file ``lock_folder`` holds in a run folder.
+LOCK_NAME = ".lock"
+
+
+@contextlib.contextmanager
+def lock_folder(folder):
+    """Hold ``folder`` for this process for the block: a second process that asks for it fails
+    at once with ``FolderInUseError``, naming the holder's PID.
+
+    Two runs into one folder would interleave checkpoints and resume state, and each one's
+    ``remove_leftovers`` would delete the other's saves in progress. The lock is an exclusive
+    ``flock`` on ``folder/.lock``, which the kernel drops when the holder ends however it ends
+    (a SIGKILL included): a ``.lock`` file left behind never blocks. The file holds the
+    holder's PID, for the message, and is deleted on release; a folder created only to hold
+    it is removed again when the block leaves it empty. Folder creation is recursive.
+    """
+    folder = Path(folder)
+    created = not folder.exists()
+    folder.mkdir(parents=True, exist_ok=True)
+    handle = _locked_file(folder / LOCK_NAME, folder)
+    try:
+        yield folder
+    finally:
+        _release(handle, folder / LOCK_NAME)
+        if created:
+            with contextlib.suppress(OSError):
+                folder.rmdir()  # only if empty
+
+
+def _locked_file(path, folder):
+    """``path`` opened and locked, with this process's PID written in it."""
+    while True:
+        handle = open(path, "a+")
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            pid = handle.read().strip()
+            handle.close()
+            raise FolderInUseError(folder, pid if pid.isdigit() else None) from None
+        if _same_file(handle, path):
+            break
+        handle.close()  # the holder deleted it as we opened it: lock the new one
+    handle.seek(0)
+    handle.truncate()
+    handle.write(f"{os.getpid()}\n")
+    handle.flush()
+    return handle
+
+
+def _same_file(handle, path) -> bool:
+    try:
+        return os.path.samestat(os.fstat(handle.fileno()), os.stat(path))
+    except FileNotFoundError:
+        return False
+
+
+def _release(handle, path) -> None:
+    """Delete the lock file, then unlock: a process waiting on the old file sees it is gone
+    (``_same_file``) and locks a new one."""
+    with contextlib.suppress(OSError):
+        os.remove(path)
+    handle.close()  # closing drops the flock

@@ -9,21 +9,27 @@ bad flag, before TensorFlow loads (the library is imported inside the functions 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
+import signal
 import sys
 from pathlib import Path
 
-from keras_latent.errors import RunError
+from keras_latent.errors import DiskFullError, RunError, disk_full_cause
 from keras_latent.flags import (
     DefaultsHelpFormatter,
     OneLineParser,
     add_device_flags,
+    check_data_folder,
     choose_backend,
+    data_folder,
     non_negative_int,
     output_folder,
     positive_float,
     positive_int,
 )
+from keras_latent.io import lock_folder
 
 #: The datasets every recipe takes with ``--dataset``.
 DATASETS = ("mnist", "cifar10", "fashion_mnist")
@@ -34,24 +40,122 @@ SCRIPT_PREFIXES = {"mnist": "mnist", "cifar10": "cifar", "fashion_mnist": "fashi
 QUICK_LIMIT = 2000
 QUICK_EPOCHS = 1
 
-#: A recipe's exit status on an error the user can act on, as for ``keras-latent`` and the tuner.
+#: A recipe's exit status on an error the user can act on, as for ``keras-latent`` and the tuner
+#: (a full disk and a run folder in use by another run included).
 EXIT_ERROR = 2
-#: ... and on Ctrl-C (the shell's convention for SIGINT).
+#: ... on Ctrl-C (the shell's convention for SIGINT: 128 + 2) ...
 EXIT_INTERRUPTED = 130
+#: ... and on SIGTERM (128 + 15), e.g. from ``kill`` or a batch system ending the job.
+EXIT_TERMINATED = 143
+
+_RESUME = ("run the same command again to resume training from the last finished epoch (or "
+           "delete the output folder to start over)")
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised in the main thread as Ctrl-C raises ``KeyboardInterrupt``: training
+    stops where Ctrl-C would stop it, with the state of every finished epoch saved."""
+
+
+def _raise_terminated(signum, frame):
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # a second SIGTERM ends the process at once
+    raise Terminated()
 
 
 def run_recipe(main, argv=None):
     """Run a recipe's ``main`` as a script: one line on stderr, not a traceback, when it fails
-    in a way the user can fix (exit status 2) or is interrupted with Ctrl-C (130)."""
+    in a way the user can fix (exit status 2, a full disk included), is interrupted with
+    Ctrl-C (130) or is sent SIGTERM (143)."""
+    previous = signal.signal(signal.SIGTERM, _raise_terminated)
     try:
         main(argv)
+    except Terminated:
+        _end(f"terminated (SIGTERM): {_RESUME}", EXIT_TERMINATED)
     except KeyboardInterrupt:
-        print("\ninterrupted: run the same command again to resume training from the last "
-              "finished epoch (or delete the output folder to start over)", file=sys.stderr)
-        sys.exit(EXIT_INTERRUPTED)
+        _end(f"\ninterrupted: {_RESUME}", EXIT_INTERRUPTED)
     except RunError as error:
-        print(f"error: {error}", file=sys.stderr)
-        sys.exit(EXIT_ERROR)
+        _end(f"error: {error}", EXIT_ERROR)
+    except Exception as error:
+        full = disk_full_cause(error)
+        if full is None:
+            raise
+        _end_at_once(f"error: {DiskFullError(_folder_of(full))}", EXIT_ERROR)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        release_run_folders()
+
+
+def _end(message, status):
+    print(message, file=sys.stderr)
+    sys.exit(status)
+
+
+def _end_at_once(message, status):
+    """``_end`` without the interpreter's shutdown. After a write failed for a full disk, h5py
+    and TensorFlow can still hold half-written files, and closing them at exit printed h5py
+    tracebacks and then crashed (exit 139); what the run saved is whole already (every save is
+    atomic), so nothing is lost by skipping that shutdown."""
+    print(message, file=sys.stderr)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(status)
+
+
+def _folder_of(error) -> str:
+    """The run folder a full disk stopped (the last one this process held: the lock is gone
+    once the error has left the experiment), else the folder of the file the failed write
+    named, else the current folder."""
+    if _HELD_LAST:
+        return str(_HELD_LAST[-1])
+    filename = getattr(error, "filename", None)
+    return os.path.dirname(os.path.abspath(filename)) if filename else os.getcwd()
+
+
+# --------------------------------------------------------------------------- the run folder's lock
+
+
+def start_run(parser, argv=None):
+    """``parser.parse_args(argv)``, then hold the run folder ``--output`` names: both before
+    TensorFlow loads, so that a bad flag or a folder another run is writing fails at once.
+    Then TensorFlow starts, without its start-up lines (``quiet_startup``).
+
+    A multi-worker run holds only the folder this worker writes, once ``setup`` knows it
+    (``write_path``): workers on one machine share ``--output``."""
+    from keras_latent.flags import quiet_startup
+
+    args = parser.parse_args(argv)
+    if getattr(args, "strategy", None) != "multi_worker":
+        hold_run_folder(args.output)
+    quiet_startup()  # before the recipe imports the library, which loads TensorFlow
+    return args
+
+
+#: The run folders this process holds (``io.lock_folder``), each with what releases it.
+_HELD: dict = {}
+#: The run folder this process held last (one item): what a full-disk message names.
+_HELD_LAST: list = []
+
+
+def hold_run_folder(folder) -> None:
+    """Lock ``folder`` for this process until ``release_run_folders`` (``finish``, or the end
+    of ``run_recipe``): a second run into it fails at once, naming this process. Holding a
+    folder this process holds already does nothing, so a recipe run twice in one process (a
+    test resuming one) goes on."""
+    folder = Path(folder).absolute()
+    if folder in _HELD:
+        return
+    stack = contextlib.ExitStack()
+    stack.enter_context(lock_folder(folder))
+    _HELD[folder] = stack
+    _HELD_LAST[:] = [folder]
+
+
+def release_run_folders(folder=None) -> None:
+    """Release ``folder`` (default: every run folder this process holds)."""
+    for held in [Path(folder).absolute()] if folder is not None else list(_HELD):
+        stack = _HELD.pop(held, None)
+        if stack is not None:
+            stack.close()
 
 
 def dataset_script(method_main, dataset: str, doc: str, file: str):
@@ -95,7 +199,7 @@ def recipe_parser(doc: str, *, name: str, epochs: int, batch_size: int, learning
     )
     parser.add_argument("--dataset", choices=DATASETS, default=dataset,
                         help="the dataset to train on; the defaults shown are for it")
-    parser.add_argument("--data-dir", default=None,
+    parser.add_argument("--data-dir", type=data_folder, default=None,
                         help="folder with mnist.npz / cifar10.npz (else KERAS_LATENT_DATA_DIR, "
                              "Keras' cache, then TensorFlow Datasets)")
     parser.add_argument("--output", type=output_folder, default=output or f"runs/{name}",
@@ -113,11 +217,16 @@ def recipe_parser(doc: str, *, name: str, epochs: int, batch_size: int, learning
 
 class RecipeParser(OneLineParser):
     """A recipe's parser: a bad flag is one line on stderr and exit status 2 (``OneLineParser``);
-    parsing also picks the Keras backend ``--backend`` names, so that it happens before anything
-    imports Keras; a backend that cannot be used is a flag error."""
+    parsing also checks that ``--data-dir`` holds the ``--dataset`` and picks the Keras backend
+    ``--backend`` names, so that both happen before anything imports Keras; a data folder
+    without the data or a backend that cannot be used is a flag error."""
 
     def parse_args(self, args=None, namespace=None):
         parsed = super().parse_args(args, namespace)
+        try:
+            check_data_folder(getattr(parsed, "data_dir", None), getattr(parsed, "dataset", None))
+        except RunError as error:
+            self.error(f"argument --data-dir: {error}")
         try:
             choose_backend(getattr(parsed, "backend", None))
         except RunError as error:
@@ -150,7 +259,9 @@ def setup(args, dataset: str | None = None, base=None, **config_overrides):
     Returns ``(splits, config, output_dir)``. Problems with the data (missing folder, corrupt
     file...) or with ``TF_CONFIG`` end the program with the library's one-line message instead
     of a traceback. On a multi-worker run's non-chief workers ``output_dir`` is a temporary
-    folder (``write_path``) that ``finish`` deletes: only the chief keeps files.
+    folder (``write_path``) that ``finish`` deletes: only the chief keeps files. The folder is
+    held for this process (``hold_run_folder``; recipes hold it sooner, in ``start_run``) until
+    ``finish``.
     """
     from keras_latent.flags import quiet_startup
 
@@ -172,7 +283,7 @@ def setup(args, dataset: str | None = None, base=None, **config_overrides):
     output_dir = write_path(args.output, strategy)
     if output_dir != Path(args.output):
         _WORKER_COPIES[output_dir] = Path(args.output)
-    output_dir.mkdir(parents=True, exist_ok=True)
+    hold_run_folder(output_dir)  # held already unless a multi-worker run (``start_run``)
     remove_leftovers(output_dir)  # temporary files of a save that was killed
     config = (base or TrainingConfig()).replace(
         epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.learning_rate,
@@ -251,15 +362,20 @@ def tsne_sample(args) -> int:
 def run_experiment(args, experiment, setup_options=None, **kwargs) -> dict:
     """A method recipe's steps after its flags: ``setup`` (with ``setup_options``), the
     experiment on the run's data, config and t-SNE sample (with ``kwargs``), ``finish``."""
-    splits, config, output_dir = setup(args, **(setup_options or {}))
-    metrics = experiment(splits, output_dir, config=config, tsne=tsne_sample(args), **kwargs)
-    finish(output_dir, metrics)
+    try:
+        splits, config, output_dir = setup(args, **(setup_options or {}))
+        metrics = experiment(splits, output_dir, config=config, tsne=tsne_sample(args), **kwargs)
+        finish(output_dir, metrics)
+    finally:  # on an error too: another run may take the folder while this process goes on
+        release_run_folders(args.output)
     return metrics
 
 
 def finish(output_dir, metrics: dict) -> None:
-    """Print the headline numbers and where everything went (on the chief)."""
+    """Print the headline numbers and where everything went (on the chief); the run folder is
+    released."""
     output_dir = Path(output_dir)
+    release_run_folders(output_dir)
     if discard_if_worker(output_dir):
         return
     headline = ("accuracy", "accuracy_flip_tta", "mae", "knn_accuracy",

@@ -9,7 +9,14 @@ with theirs.
     python recipes/autoencoder.py [--dataset mnist|cifar10|fashion_mnist] [--epochs N] [--quick]
 """
 
-from _plumbing import chosen_dataset, method_parser, probe_config, run_experiment, run_recipe
+from _plumbing import (
+    chosen_dataset,
+    method_parser,
+    probe_config,
+    run_experiment,
+    run_recipe,
+    start_run,
+)
 
 # The classifier fitted on the frozen encoder: one hidden layer of 512, which beat a linear head
 # on MNIST (docs/RESULTS.md, "What was tried": "MLP probe instead of linear"); metrics.json
@@ -73,7 +80,7 @@ def main(argv=None, dataset=None, *, doc=__doc__, script=None):
     """Train and report on ``dataset`` (or --dataset) with its SETTINGS as the flags' defaults."""
     dataset = chosen_dataset(argv, dataset)
     settings = SETTINGS[dataset]
-    args = method_parser(doc, "autoencoder", dataset, settings, script).parse_args(argv)
+    args = start_run(method_parser(doc, "autoencoder", dataset, settings, script), argv)
     from keras_latent import experiments  # TensorFlow loads here, after the flags
 
     return run_experiment(

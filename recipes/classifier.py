@@ -9,7 +9,7 @@ folder. SETTINGS below holds each dataset's defaults; `mnist_classifier.py` and
     python recipes/classifier.py [--dataset mnist|cifar10|fashion_mnist] [--epochs N] [--quick]
 """
 
-from _plumbing import chosen_dataset, method_parser, run_experiment, run_recipe
+from _plumbing import chosen_dataset, method_parser, run_experiment, run_recipe, start_run
 
 # Hyperparameters by dataset (edit freely). Results of these defaults: docs/RESULTS.md (one
 # row per recipe); why each value: its "What was tried" table, as named below.
@@ -58,7 +58,7 @@ def main(argv=None, dataset=None, *, doc=__doc__, script=None):
     """Train and report on ``dataset`` (or --dataset) with its SETTINGS as the flags' defaults."""
     dataset = chosen_dataset(argv, dataset)
     settings = SETTINGS[dataset]
-    args = method_parser(doc, "classifier", dataset, settings, script).parse_args(argv)
+    args = start_run(method_parser(doc, "classifier", dataset, settings, script), argv)
     from keras_latent import experiments, paradigms  # TensorFlow loads here, after the flags
 
     base = settings["base_config"] and getattr(paradigms, settings["base_config"])

@@ -21,8 +21,10 @@ from _plumbing import (
     discard_if_worker,
     probe_config,
     recipe_parser,
+    release_run_folders,
     run_recipe,
     setup,
+    start_run,
     tsne_sample,
 )
 
@@ -48,14 +50,25 @@ def main(argv=None):
                              "OUTPUT/<dataset>/seed_<n>/, resuming on its own) and report the "
                              "mean and a 95 %% interval of each figure")
     args, passthrough = parser.parse_known_args(argv)
-    # The flags passed on to every recipe are checked now, before TensorFlow loads.
-    first_seed = recipe_parser(__doc__, name="compare", epochs=1, batch_size=1,
-                               learning_rate=1.0
-                               ).parse_args([*passthrough, "--output", str(args.output)]).seed
+    datasets = ["mnist", "cifar10"] if args.dataset == "both" else [args.dataset]
+    # The flags passed on to every recipe are checked for each dataset (--data-dir must hold
+    # it), and the output folder held, now, before TensorFlow loads.
+    for dataset in reversed(datasets):
+        recipe_args = [*passthrough, "--dataset", dataset, "--output", str(args.output)]
+        parser = recipe_parser(__doc__, name="compare", epochs=1, batch_size=1, learning_rate=1.0)
+        first_seed = (start_run(parser, recipe_args) if dataset == datasets[0]
+                      else parser.parse_args(recipe_args)).seed
+    try:
+        _compare_all(args, datasets, passthrough, first_seed)
+    finally:
+        release_run_folders(args.output)
+
+
+def _compare_all(args, datasets, passthrough, first_seed):
+    """Every dataset asked for: its methods for each seed, then their comparison."""
     # TensorFlow loads here, after the flags.
     from keras_latent.evaluation import compare_runs
 
-    datasets = ["mnist", "cifar10"] if args.dataset == "both" else [args.dataset]
     seeds = range(first_seed, first_seed + args.seeds)
     for dataset in datasets:
         root = Path(args.output) / dataset

@@ -7,7 +7,7 @@ with their reconstructions side by side.
     python recipes/decoder_probe.py [--dataset D] [--classifier PATH] [--autoencoder PATH] [--quick]
 """
 
-from _plumbing import finish, recipe_parser, run_recipe, setup
+from _plumbing import finish, recipe_parser, run_recipe, setup, start_run
 
 # Hyperparameters (edit freely; the same for every --dataset).
 ARCHITECTURE = "mnist_conv"
@@ -22,7 +22,7 @@ def main(argv=None):
                            batch_size=BATCH_SIZE, learning_rate=LEARNING_RATE)
     parser.add_argument("--classifier", help="a saved classifier.keras whose encoder to decode")
     parser.add_argument("--autoencoder", help="a saved autoencoder.keras to compare with")
-    args = parser.parse_args(argv)
+    args = start_run(parser, argv)
     # TensorFlow loads here, after the flags.
     from keras_latent import paradigms
     from keras_latent.evaluation import metrics as M

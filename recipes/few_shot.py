@@ -9,7 +9,7 @@ reports their accuracy on the full test set.
                                [--simclr PATH]
 """
 
-from _plumbing import finish, recipe_parser, run_recipe, setup
+from _plumbing import finish, recipe_parser, run_recipe, setup, start_run
 
 from keras_latent import flags
 
@@ -37,7 +37,7 @@ def main(argv=None):
                         default=NUM_LABELS)
     parser.add_argument("--autoencoder", help="a saved autoencoder.keras to probe")
     parser.add_argument("--simclr", help="a saved simclr.keras to probe")
-    args = parser.parse_args(argv)
+    args = start_run(parser, argv)
     # TensorFlow loads here, after the flags.
     from keras_latent import experiments, paradigms
     from keras_latent.evaluation import metrics as M

@@ -8,7 +8,7 @@ channel count.
     python recipes/latent_sweep.py [--dataset mnist|cifar10|fashion_mnist] [--epochs N] [--quick]
 """
 
-from _plumbing import finish, recipe_parser, run_recipe, setup
+from _plumbing import finish, recipe_parser, run_recipe, setup, start_run
 
 from keras_latent import flags
 
@@ -28,7 +28,7 @@ def main(argv=None):
                         default=LATENT_DIMS)
     parser.add_argument("--base-channels", type=flags.positive_int, nargs="+",
                         default=BASE_CHANNELS)
-    args = parser.parse_args(argv)
+    args = start_run(parser, argv)
     # TensorFlow loads here, after the flags.
     from keras_latent import experiments, paradigms
     from keras_latent.evaluation import metrics as M

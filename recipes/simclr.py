@@ -10,7 +10,14 @@ each dataset's defaults; `mnist_simclr.py` and `cifar_simclr.py` run it with the
     python recipes/simclr.py [--dataset mnist|cifar10|fashion_mnist] [--denoise 1.0] [--quick]
 """
 
-from _plumbing import chosen_dataset, method_parser, probe_config, run_experiment, run_recipe
+from _plumbing import (
+    chosen_dataset,
+    method_parser,
+    probe_config,
+    run_experiment,
+    run_recipe,
+    start_run,
+)
 from autoencoder import MLP_PROBE
 
 from keras_latent import flags
@@ -66,7 +73,7 @@ def main(argv=None, dataset=None, *, doc=__doc__, script=None):
     parser.add_argument("--denoise", type=flags.non_negative_float, default=0.0,
                         metavar="WEIGHT",
                         help="weight of the denoising reconstruction loss (0 = plain SimCLR)")
-    args = parser.parse_args(argv)
+    args = start_run(parser, argv)
     from keras_latent import experiments  # TensorFlow loads here, after the flags
 
     return run_experiment(

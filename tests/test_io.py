@@ -88,3 +88,32 @@ def test_importing_it_loads_no_tensorflow():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          cwd=REPO, check=True)
     assert out.stdout.strip() == "[]"
+
+
+# ------------------------------------------------------------------ the run folder's lock
+
+
+def test_a_held_folder_refuses_a_second_holder_naming_the_first(tmp_path):
+    from keras_latent.errors import FolderInUseError
+
+    with io.lock_folder(tmp_path / "run") as folder:
+        assert (folder / ".lock").read_text().strip() == str(os.getpid())
+        with pytest.raises(FolderInUseError, match=f"process {os.getpid()}"):
+            with io.lock_folder(folder):
+                pass
+    assert not (tmp_path / "run").exists()  # created for the lock, left empty: removed
+    with io.lock_folder(tmp_path):  # released: free again; a folder that was there stays
+        pass
+    assert tmp_path.is_dir() and not (tmp_path / ".lock").exists()
+
+
+def test_a_lock_file_left_by_a_killed_holder_does_not_block(tmp_path):
+    holder = ("import os, signal, sys\nfrom keras_latent import io\n"
+              "held = io.lock_folder(sys.argv[1])\nheld.__enter__()\n"
+              "os.kill(os.getpid(), signal.SIGKILL)\n")
+    completed = subprocess.run([sys.executable, "-c", holder, str(tmp_path)], cwd=REPO,
+                               timeout=120)
+    assert completed.returncode == -9
+    assert (tmp_path / ".lock").read_text().strip().isdigit()  # left behind, naming the dead
+    with io.lock_folder(tmp_path):
+        assert (tmp_path / ".lock").read_text().strip() == str(os.getpid())

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import keras
 
+from keras_latent.flags import model_file_problem
 # The atomic-write helpers live in keras_latent.io; imported here for the callers that
 # always found them in this module.
 from keras_latent.io import (  # noqa: F401
@@ -30,15 +31,9 @@ def load_model(path, *, compile=True):
     import keras_latent.serializables  # noqa: F401  (here: it imports this module's package)
 
     path = Path(path)
-    if not path.exists():
-        raise ModelFileError(f"no model file at {path}; check the path (a run folder holds model.keras)")
-    if path.is_dir():
-        raise ModelFileError(f"{path} is a folder, not a model file; pass the .keras file inside it (e.g. {path / 'model.keras'})")
-    if path.name.endswith(".weights.h5") or path.suffix != ".keras":
-        raise ModelFileError(
-            f"{path} is not a .keras model file; save models with model.save('name.keras') "
-            "(a .weights.h5 file holds weights only: build the model, then model.load_weights())"
-        )
+    problem = model_file_problem(path)  # missing, a folder, not .keras: the commands' check
+    if problem:
+        raise ModelFileError(problem)
     if not zipfile.is_zipfile(path):
         raise ModelFileError(f"{path} is not a valid .keras archive (truncated or corrupt zip); re-save the model")
     try:

@@ -4,10 +4,13 @@ keeps files), as the TensorFlow multi-worker guide prescribes."""
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 # STRATEGIES: the names ``TrainingConfig(strategy=...)`` and ``--strategy`` accept, kept with
@@ -110,11 +113,78 @@ def _built(name, tf_config):
     if name == "mirrored":
         return tf.distribute.MirroredStrategy()
     try:
-        return _multi_worker_class()()  # reads TF_CONFIG itself
+        with _worker_watchdog(json.loads(tf_config)):
+            return _multi_worker_class()()  # reads TF_CONFIG itself; waits for every worker
     except RuntimeError as error:  # "Collective ops must be configured at program startup"
         raise ValueError("MultiWorkerMirroredStrategy must be created before TensorFlow runs "
                          "anything: make TrainingConfig(strategy='multi_worker') first in the "
                          f"program ({error})") from None
+
+
+#: Seconds a multi-worker run waits for the workers TF_CONFIG names before it ends.
+WORKER_TIMEOUT_ENV = "KERAS_LATENT_WORKER_TIMEOUT"
+DEFAULT_WORKER_TIMEOUT = 600
+
+#: The watchdog: a second Python that waits for its stdin to close (the wait is over, or this
+#: process died) for the timeout, else says so and ends this process with SIGKILL.
+_WATCHDOG = """
+import os, select, signal, sys
+pid, timeout, message = int(sys.argv[1]), float(sys.argv[2]), sys.argv[3]
+if not select.select([sys.stdin], [], [], timeout)[0]:
+    sys.stderr.write(message + "\\n")
+    sys.stderr.flush()
+    os.kill(pid, signal.SIGKILL)
+"""
+
+
+def worker_timeout() -> float:
+    """``KERAS_LATENT_WORKER_TIMEOUT`` in seconds (default 600); a bad value is one line."""
+    text = os.environ.get(WORKER_TIMEOUT_ENV, "").strip()
+    if not text:
+        return DEFAULT_WORKER_TIMEOUT
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not value > 0:
+        raise ValueError(f"{WORKER_TIMEOUT_ENV}={text!r}: expected seconds > 0, e.g. 600")
+    return value
+
+
+@contextlib.contextmanager
+def _worker_watchdog(tf_config):
+    """Say which workers this process waits for, and end it with one line and exit status
+    137 (SIGKILL) if they have not all connected after ``worker_timeout()`` seconds.
+
+    ``MultiWorkerMirroredStrategy()`` blocks in TensorFlow's C++ until every worker of
+    TF_CONFIG has registered, silently and (a dead worker) for as long as TensorFlow's own
+    timeout, far longer than a user waits. It holds the GIL there: no Python thread or signal
+    handler of this process runs, so the watchdog is another process. Nothing is written yet,
+    so nothing is lost by the kill.
+    """
+    timeout = worker_timeout()
+    others = ", ".join(_other_workers(tf_config))
+    print(f"waiting for the other workers TF_CONFIG names to connect: {others} (for up to "
+          f"{timeout:g} s, {WORKER_TIMEOUT_ENV})", flush=True)
+    message = (f"error: the workers TF_CONFIG names did not all connect within {timeout:g} s "
+               f"(waiting for {others}): start each with the same command and its own "
+               f"TF_CONFIG task, or fix TF_CONFIG; {WORKER_TIMEOUT_ENV} sets the wait")
+    watchdog = subprocess.Popen([sys.executable, "-c", _WATCHDOG, str(os.getpid()),
+                                 str(timeout), message], stdin=subprocess.PIPE)
+    try:
+        yield
+    finally:
+        watchdog.stdin.close()  # the wait is over: the watchdog ends
+        watchdog.wait()
+
+
+def _other_workers(tf_config) -> list:
+    """``job index (host:port)`` of every task in TF_CONFIG's cluster but this one."""
+    task = tf_config["task"]
+    return [f"{job} {index} ({address})"
+            for job, addresses in tf_config["cluster"].items()
+            for index, address in enumerate(addresses)
+            if (job, index) != (task["type"], task["index"])]
 
 
 def _multi_worker_class():
