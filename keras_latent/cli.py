@@ -22,7 +22,9 @@ from keras_latent.flags import (
     choose_backend,
     data_folder,
     model_file_problem,
+    non_negative_int,
     output_folder,
+    positive_int,
     quiet_startup,
 )
 from keras_latent.io import lock_folder
@@ -53,14 +55,14 @@ def build_parser() -> argparse.ArgumentParser:
                                "then Keras' cache)")
     evaluate.add_argument("--output", type=output_folder, default=None,
                           help="report folder (default: <model folder>/<model name>_evaluation)")
-    evaluate.add_argument("--limit", type=_positive_int, default=None,
+    evaluate.add_argument("--limit", type=positive_int, default=None,
                           help="cap every split at N examples (a seeded sample) for a quick look")
-    evaluate.add_argument("--seed", type=int, default=0,
+    evaluate.add_argument("--seed", type=non_negative_int, default=0,
                           help="seeds the validation split, --limit, the probe and t-SNE")
     evaluate.add_argument("--method", default=None,
                           help="row name in comparisons (default: the model kind)")
-    evaluate.add_argument("--batch-size", type=_positive_int, default=256)
-    evaluate.add_argument("--tsne-sample", type=_positive_int, default=2000,
+    evaluate.add_argument("--batch-size", type=positive_int, default=256)
+    evaluate.add_argument("--tsne-sample", type=positive_int, default=2000,
                           help="test examples in the t-SNE plots (default 2000)")
     evaluate.add_argument("--history", type=Path, default=None,
                           help="CSVLogger file for training curves (default: training_log.csv "
@@ -81,16 +83,6 @@ def build_parser() -> argparse.ArgumentParser:
                               "the seed spread listed")
     compare.set_defaults(run=_compare)
     return parser
-
-
-def _positive_int(text):
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    return value
 
 
 # --------------------------------------------------------------------------- commands
@@ -190,7 +182,7 @@ def _report_folder(args) -> Path:
 
 
 def _evaluate(args) -> int:
-    from keras_latent.data import check_classes, load_dataset
+    from keras_latent.data import load_splits
     from keras_latent.evaluation.plots import history_curves
     from keras_latent.evaluation.report import evaluate_model
     from keras_latent.models import load_model
@@ -210,10 +202,7 @@ def _evaluate(args) -> int:
             raise ValueError(f"--history: {error}") from error
 
     model = load_model(model_path)
-    splits = load_dataset(args.dataset, data_dir=args.data_dir, seed=args.seed)
-    if args.limit is not None:
-        splits = splits.limit(args.limit, seed=args.seed)
-    check_classes(splits)
+    splits = load_splits(args.dataset, args.data_dir, seed=args.seed, limit=args.limit)
     result = evaluate_model(model, splits, output, method=args.method,
                             batch_size=args.batch_size, tsne_sample=args.tsne_sample,
                             seed=args.seed, history=history)

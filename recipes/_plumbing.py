@@ -300,17 +300,13 @@ def setup(args, dataset: str | None = None, base=None, **config_overrides):
 
 def _load_splits(args, dataset):
     """The flags' data, or the end of the program with one line saying what is wrong with it."""
-    from keras_latent.data import check_classes, load_dataset
+    from keras_latent.data import load_splits
 
     try:
-        splits = load_dataset(dataset, data_dir=args.data_dir, seed=args.seed)
-        if args.limit:
-            splits = splits.limit(args.limit, seed=args.seed)
-        check_classes(splits)
+        return load_splits(dataset, args.data_dir, seed=args.seed, limit=args.limit)
     except ValueError as error:
         print(f"error: {error}", file=sys.stderr)
         sys.exit(EXIT_ERROR)
-    return splits
 
 
 #: A non-chief worker's temporary run folders -> the folders the chief writes.

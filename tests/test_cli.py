@@ -138,8 +138,8 @@ def test_compare_without_metrics_and_bad_arguments_exit_2(tmp_path, capsys):
     assert main(["compare", str(tmp_path), "--output", str(tmp_path / "out")]) == 2
     _one_line_error(capsys, "metrics.json")
     assert main(["evaluate", "m.keras", "--dataset", "mnist", "--limit", "0"]) == 2
-    assert capsys.readouterr().err == ("keras-latent evaluate: error: argument --limit: expected a "
-                                       "positive integer, got '0' (try: keras-latent evaluate --help)\n")
+    assert capsys.readouterr().err == ("keras-latent evaluate: error: argument --limit: expected an "
+                                       "integer >= 1, got '0' (try: keras-latent evaluate --help)\n")
 
 
 # ------------------------------- bad input named in one line, before the work (issue 14)
