@@ -31,6 +31,26 @@ def _stderr_lines(text: str) -> list:
     return [line for line in text.splitlines() if line.strip() and not line.startswith(noise)]
 
 
+# ------------------------------------------------ tests/processes.py: waiting on progress
+
+
+def test_waiting_goes_on_while_a_child_progresses_and_stops_a_stalled_one(tmp_path):
+    # A line every 0.2 s for 1.6 s: longer than the stall limit, never silent that long.
+    busy = processes.start([sys.executable, "-c", "import time\nfor i in range(8):\n"
+                            "    print(i, flush=True); time.sleep(0.2)"], tmp_path / "busy.log")
+    assert processes.wait_while_progressing(busy, stall_seconds=1.0) == 0
+    # One line, then silence: stopped after the stall, its Python stack in its log.
+    stuck = processes.start([sys.executable, "-c", "import time\nprint('started', flush=True)"
+                             "\ntime.sleep(120)"], tmp_path / "stuck.log")
+    started = time.monotonic()
+    with pytest.raises(pytest.fail.Exception, match="no progress for 1 s"):
+        processes.wait_while_progressing(stuck, stall_seconds=1.0)
+    assert stuck.poll() is not None and time.monotonic() - started < 30
+    assert "Fatal Python error: Aborted" in processes.output_of(stuck)
+    assert "time.sleep" in processes.output_of(stuck) or 'File "<string>"' in \
+        processes.output_of(stuck)
+
+
 # ------------------------------------------------------- CI fails when its data is missing
 
 NEEDS_DATA = textwrap.dedent(
