@@ -107,7 +107,8 @@ def _probe(out):
 
 
 def _evaluation(out):
-    # The report's first figures are written, metrics.json not yet.
+    # The report's first figure is being written (its temporary .<name>.png.* file counts) or
+    # is written, metrics.json not yet.
     return lambda: any(out.glob("*.png")) and not (out / "metrics.json").exists()
 
 
