@@ -91,8 +91,12 @@ def test_missing_data_fails_under_require_and_in_ci(tmp_path, folder):
         assert "data: " in output and "FAIL" in output  # the session header says it up front
 
 
-def test_missing_data_skips_for_a_developer_saying_why(tmp_path):
-    status, output = _pytest_with_data_dir(tmp_path, tmp_path / "missing")
+@pytest.mark.parametrize("folder", ["empty", "missing"])
+def test_missing_data_skips_for_a_developer_saying_why(tmp_path, folder):
+    data = tmp_path / folder
+    if folder == "empty":
+        data.mkdir()
+    status, output = _pytest_with_data_dir(tmp_path, data)
     assert status == 0, output
     skips = [line for line in output.splitlines() if line.startswith("SKIPPED ")]
     assert len(skips) == 1 and "KERAS_LATENT_DATA_DIR" in skips[0], output
