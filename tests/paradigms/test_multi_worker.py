@@ -2,15 +2,16 @@
 chief keeps files, and two worker processes on 127.0.0.1 (MultiWorkerMirroredStrategy, CPU)
 train what one process trains on the same global batch, resuming together after a kill.
 
-The two-process test is marked ``multi_worker`` (``pytest -m multi_worker``). Each worker ends
-itself (faulthandler) if it runs past ``WORKER_TIMEOUT``; the test kills whatever is left.
+The two-process test is marked ``multi_worker`` (``pytest -m multi_worker``). The test waits on
+the workers' own progress (their logs and run folders, ``tests/processes.py``): a hang, a worker
+waiting on a collective the other never joins, is stopped after a long stall, with the workers'
+Python stacks in their logs.
 """
 
 import json
 import os
 import shutil
 import socket
-import subprocess
 import sys
 import textwrap
 from pathlib import Path
@@ -26,10 +27,7 @@ from keras_latent.paradigms.distributed import (
     resolve_strategy,
     write_path,
 )
-from tests.conftest import REPO
-
-#: A hang (a worker waiting on a collective the other never joins) ends the worker here.
-WORKER_TIMEOUT = 300
+from tests import processes
 
 #: Shared by both runs. SGD, not Adam: its update is linear in the gradient, so float32
 #: rounding differences stay of their own size instead of being divided by a tiny sqrt(v).
@@ -53,8 +51,7 @@ TOLERANCE = 1e-4
 
 _WORKER = textwrap.dedent(
     """
-    import faulthandler, json, os, sys
-    faulthandler.dump_traceback_later(float(sys.argv[2]), exit=True)
+    import sys
     from keras_latent.paradigms import TrainingConfig
     from tests.paradigms import test_multi_worker as case
 
@@ -132,28 +129,23 @@ def _free_port():
 
 def _start_workers(out):
     cluster = {"worker": [f"127.0.0.1:{_free_port()}" for _ in range(2)]}
-    env = {**os.environ, "CUDA_VISIBLE_DEVICES": "", "TF_CPP_MIN_LOG_LEVEL": "3",
-           "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
     workers = []
     for index in range(2):
         task = {"cluster": cluster, "task": {"type": "worker", "index": index}}
-        log = open(out / f"worker{index}.log", "w")
-        workers.append((subprocess.Popen(
-            [sys.executable, "-c", _WORKER, str(out), str(WORKER_TIMEOUT)], cwd=str(REPO),
-            env={**env, "TF_CONFIG": json.dumps(task)}, stdout=log, stderr=subprocess.STDOUT,
-        ), log))
+        env = processes.child_env(CUDA_VISIBLE_DEVICES="", TF_CPP_MIN_LOG_LEVEL=3,
+                                  TF_CONFIG=json.dumps(task))
+        workers.append(processes.start([sys.executable, "-c", _WORKER, out],
+                                       out / f"worker{index}.log", env=env))
     return workers
 
 
 def _wait(workers, out):
-    for index, (process, log) in enumerate(workers):
-        try:
-            process.wait(timeout=WORKER_TIMEOUT + 30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        log.close()
-        assert process.returncode == 0, (out / f"worker{index}.log").read_text()[-4000:]
+    try:
+        processes.wait_while_progressing(workers, [out])
+    finally:
+        processes.stop(workers)
+    for index, process in enumerate(workers):
+        assert process.returncode == 0, processes.output_of(process)
 
 
 def _assert_close(multi, single, what):

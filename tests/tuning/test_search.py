@@ -3,17 +3,15 @@ chief + two workers on loopback."""
 
 import io
 import json
-import os
 import socket
-import subprocess
 import sys
-import time
 from contextlib import redirect_stdout
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from tests import processes
 from tuning import search
 from tuning.hypermodels import AutoencoderHyperModel
 
@@ -123,12 +121,11 @@ def test_search_writes_best_hyperparameters_and_a_model_that_reloads(resumed_sea
         "np.testing.assert_allclose(got, np.load(sys.argv[3]), atol=1e-6)\n"
         "print('RELOAD OK')\n"
     )
-    result = subprocess.run(
-        [sys.executable, "-c", script, str(model_path), str(tmp_path / "x.npy"),
-         str(tmp_path / "expected.npy")],
-        capture_output=True, text=True, cwd=str(REPO), timeout=300,
-    )
-    assert result.returncode == 0 and "RELOAD OK" in result.stdout, result.stderr[-3000:]
+    process = processes.start(
+        [sys.executable, "-c", script, model_path, tmp_path / "x.npy", tmp_path / "expected.npy"],
+        tmp_path / "reload.log")
+    assert processes.wait_while_progressing(process) == 0, processes.output_of(process)
+    assert "RELOAD OK" in processes.output_of(process)
 
 
 def test_tensorboard_gives_each_trial_and_the_retrained_model_a_folder(resumed_search):
@@ -220,31 +217,22 @@ def _free_loopback_port():
 def test_chief_and_two_workers_share_a_search(tmp_path, data_dir):
     port = _free_loopback_port()
     argv = [sys.executable, str(SCRIPT), *_argv(tmp_path, "dist", trials=4, limit=200)]
-    processes = {}
+    tuners = {}
     try:
         for tuner_id in ("chief", "tuner0", "tuner1"):
-            env = dict(os.environ, KERASTUNER_TUNER_ID=tuner_id,
-                       KERASTUNER_ORACLE_IP="127.0.0.1", KERASTUNER_ORACLE_PORT=str(port))
-            log = open(tmp_path / f"{tuner_id}.log", "w")
-            processes[tuner_id] = subprocess.Popen(argv, cwd=str(REPO), env=env, stdout=log,
-                                                   stderr=subprocess.STDOUT)
-            log.close()
-        deadline = time.monotonic() + 300
-        for tuner_id, process in processes.items():
-            try:
-                process.wait(timeout=max(1.0, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                pytest.fail(f"{tuner_id} did not exit within 300 s")
+            env = processes.child_env(KERASTUNER_TUNER_ID=tuner_id,
+                                      KERASTUNER_ORACLE_IP="127.0.0.1",
+                                      KERASTUNER_ORACLE_PORT=port)
+            tuners[tuner_id] = processes.start(argv, tmp_path / f"{tuner_id}.log", env=env)
+        # No total bound (the three took 52 s on 2 cores at load average 5): waits while the
+        # logs or the project folder change, fails after a long stall.
+        processes.wait_while_progressing(list(tuners.values()), [tmp_path / "dist"])
     finally:
-        for process in processes.values():
-            if process.poll() is None:
-                process.kill()
-                process.wait()
+        processes.stop(tuners.values())
 
-    logs = {tuner_id: (tmp_path / f"{tuner_id}.log").read_text()[-3000:]
-            for tuner_id in processes}
-    for tuner_id, process in processes.items():
-        assert process.returncode == 0, f"{tuner_id} exited {process.returncode}:\n{logs[tuner_id]}"
+    for tuner_id, process in tuners.items():
+        assert process.returncode == 0, \
+            f"{tuner_id} exited {process.returncode}:\n{processes.output_of(process, 3000)}"
     project_dir = tmp_path / "dist"
     trials = _trials(project_dir)
     assert len(trials) == 4
