@@ -52,3 +52,16 @@ def disk_full_cause(error: BaseException):
             return error
         error = error.__cause__ or error.__context__
     return None
+
+
+def lost_worker_cause(error: BaseException):
+    """TensorFlow's error in ``error`` or its causes when another worker of a multi-worker run
+    stopped (its heartbeat aborts the collectives: ``UnavailableError``), else None. Told by
+    type name, so that this module never imports TensorFlow."""
+    seen = set()
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        if type(error).__name__ == "UnavailableError":
+            return error
+        error = error.__cause__ or error.__context__
+    return None

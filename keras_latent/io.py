@@ -32,8 +32,8 @@ __all__ = [
     "write_text_atomic",
 ]
 
-#: What a killed ``atomic_path`` writer can leave behind when its suffix holds ``.tmp.`` (as
-#: every model, checkpoint and JSON-state writer's does); ``.partial.keras``: older checkpoints.
+#: What a killed ``atomic_path`` writer can leave behind (every temporary name holds ``.tmp.``);
+#: ``.partial.keras``: older checkpoints.
 LEFTOVER_PATTERNS = (".*.tmp.*", ".*.partial.keras")
 
 
@@ -55,7 +55,8 @@ def atomic_path(path, suffix=""):
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
+    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.tmp.", suffix=suffix,
+                                        dir=path.parent)
     os.close(handle)
     try:
         yield temporary

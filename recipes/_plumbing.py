@@ -16,7 +16,7 @@ import signal
 import sys
 from pathlib import Path
 
-from keras_latent.errors import DiskFullError, RunError, disk_full_cause
+from keras_latent.errors import DiskFullError, RunError, disk_full_cause, lost_worker_cause
 from keras_latent.flags import (
     DefaultsHelpFormatter,
     OneLineParser,
@@ -64,8 +64,8 @@ def _raise_terminated(signum, frame):
 
 def run_recipe(main, argv=None):
     """Run a recipe's ``main`` as a script: one line on stderr, not a traceback, when it fails
-    in a way the user can fix (exit status 2, a full disk included), is interrupted with
-    Ctrl-C (130) or is sent SIGTERM (143)."""
+    in a way the user can fix (exit status 2, a full disk and a lost worker included), is
+    interrupted with Ctrl-C (130) or is sent SIGTERM (143)."""
     previous = signal.signal(signal.SIGTERM, _raise_terminated)
     try:
         main(argv)
@@ -76,10 +76,15 @@ def run_recipe(main, argv=None):
     except RunError as error:
         _end(f"error: {error}", EXIT_ERROR)
     except Exception as error:
-        full = disk_full_cause(error)
-        if full is None:
+        full, lost = disk_full_cause(error), lost_worker_cause(error)
+        if full is not None:
+            _end_at_once(f"error: {DiskFullError(_folder_of(full))}", EXIT_ERROR)
+        if lost is None:
             raise
-        _end_at_once(f"error: {DiskFullError(_folder_of(full))}", EXIT_ERROR)
+        first = (str(lost).strip().splitlines() or [""])[0]
+        _end_at_once(f"error: another worker of this run stopped ({first}); start every "
+                     "worker's command again to resume from the last finished epoch",
+                     EXIT_ERROR)
     finally:
         signal.signal(signal.SIGTERM, previous)
         release_run_folders()

@@ -133,11 +133,6 @@ MARKS = {
     # The encoder's figures match; the probe trained again in a fresh process does not (test
     # accuracy 0.870 vs 0.867): its seeding depends on what ran earlier in the process.
     "probe": pytest.mark.xfail(strict=False, reason=RESUME_DETERMINISM),
-    # Every figure matches; a kill while a figure is written leaves .<name>.png.<random>.png,
-    # which keras_latent.io.remove_leftovers does not match (its patterns need ".tmp.").
-    "evaluation": pytest.mark.xfail(
-        strict=False, reason="a killed figure write leaves .NAME.png.XXXX.png behind: "
-                             "remove_leftovers matches only .*.tmp.* (not fixed yet)"),
 }
 
 
@@ -226,7 +221,6 @@ def test_a_run_killed_and_rerun_ends_as_if_never_killed(point, uninterrupted, tm
     assert not problems, f"killed at '{point}' and rerun: " + "\n".join(problems)
 
 
-@pytest.mark.xfail(strict=False, reason="SIGTERM handling lands with issue32b")
 def test_sigterm_saves_the_state_and_ends_with_one_line_and_143(uninterrupted, tmp_path):
     """SIGTERM (what ``kill``, systemd and batch schedulers send) is handled like Ctrl-C: the
     run stops with one line on stderr saying how to resume and the shell's status for it,
