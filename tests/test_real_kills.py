@@ -165,7 +165,7 @@ def _lost_or_torn(out: Path) -> list:
     exactly one whole row per epoch, a resume state left behind."""
     import keras
 
-    import keras_latent  # noqa: F401  (registers the custom classes)
+    from keras_latent import serializables  # noqa: F401  (registers the custom classes)
 
     problems = [f"temporary file left behind: {path.relative_to(out)}"
                 for path in sorted(out.rglob(".*")) if path.is_file()]

@@ -299,7 +299,8 @@ def test_fashion_mnist_without_its_file_is_one_clear_line(tmp_path):
         tmp_path / "out.log", stderr_path=tmp_path / "err.log")
     assert processes.wait_while_progressing(process) == 2, processes.output_of(process)
     lines = _stderr_lines((tmp_path / "err.log").read_text())
-    assert len(lines) == 1 and lines[0].startswith("error: "), lines
+    # The data folder is checked with the flags, before TensorFlow loads.
+    assert len(lines) == 1 and "error: argument --data-dir: " in lines[0], lines
     assert "fashion_mnist.npz" in lines[0]
 
 
@@ -353,6 +354,8 @@ def test_when_a_worker_dies_the_other_stops(tmp_path, data_dir):
         f"worker 0 still ran {survived:.0f} s after worker 1 died:\n{processes.output_of(chief)}")
     lines = _stderr_lines("\n".join(
         (tmp_path / "worker0.err").read_text().splitlines()[before:]))
-    # TensorFlow's heartbeat aborts the collective 8-12 s after the kill (UnavailableError);
-    # the recipe ends on it with one line.
-    assert len(lines) == 1 and "another worker of this run stopped" in lines[0], lines
+    # TensorFlow's heartbeat aborts the collective 8-12 s after the kill (UnavailableError)
+    # and logs it from C++ (lines we cannot hold back); the recipe's own ending is one line,
+    # with no Python traceback.
+    assert lines and "another worker of this run stopped" in lines[-1], lines
+    assert not any(line.startswith("Traceback") for line in lines), lines
