@@ -32,8 +32,9 @@ BEFORE = {
         probe={"head": "mlp", "head_kwargs": {"widths": [1024], "dropout": 0.5},
                "augment": "shift_flip", "augmented_copies": 2, "members": 4},
         probe_learning_rate=3e-3, probe_batch_size=512, probe_epochs=40), (9, 128, 2e-3), {}),
-    "mnist_classifier": ("classifier_experiment", dict(
+    "mnist_classifier": ("classifier_experiment", dict(  # a zero-started head later, on purpose
         architecture={**MNIST_CONV_32, "convs_per_stage": 2, "dropout": 0.3}, latent_dim=128,
+        head_kwargs={"zero_init": True},
         augment={"crop_scale": (0.8, 1.0), "crop_ratio": (0.9, 1.1)}), (15, 128, 2e-3), {}),
     "cifar_classifier": ("classifier_experiment", dict(
         architecture="cifar_fast", latent_dim=128, head_kwargs={"logit_scale": 1 / 9},
