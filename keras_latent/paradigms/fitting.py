@@ -152,6 +152,7 @@ def fit(model, train_data, val_data, config: TrainingConfig, *, monitor: str, mo
                              "a finite cardinality, or a keras.utils.PyDataset).")
         # First, so the checkpoint and the logs see the averaged weights at each epoch's end.
         monitors = [Lookahead(steps * config.epochs, base=config.lookahead ** 5), *monitors]
+    monitors = [PipelineEpochs(train_data, val_data), *monitors]
     output_dir = output_dir if output_dir is not None else config.output_dir
     written = write_path(output_dir, config.strategy) if output_dir is not None else None
     callbacks = default_callbacks(
@@ -184,6 +185,21 @@ def fit(model, train_data, val_data, config: TrainingConfig, *, monitor: str, mo
         discard_worker_copy(output_dir, written)
     warn_if_stuck(history)
     return history
+
+
+class PipelineEpochs(keras.callbacks.Callback):
+    """Tells the tf.data pipelines (``data.pipelines``) which epoch starts, so each epoch's
+    shuffle and augmentation depend on its index alone: a run resumed at epoch k sees what the
+    uninterrupted run saw there, not the first epoch's again. Other datasets are left alone."""
+
+    def __init__(self, *datasets):
+        super().__init__()
+        self.epochs = [variable for variable in (getattr(data, "pipeline_epoch", None)
+                                                 for data in datasets) if variable is not None]
+
+    def on_epoch_begin(self, epoch, logs=None):
+        for variable in self.epochs:
+            variable.assign(epoch)
 
 
 def _batches_per_epoch(data) -> int:
