@@ -19,7 +19,13 @@ import numpy as np
 from keras_latent import backend
 from keras_latent.evaluation.metrics import encode, knn_accuracy
 from keras_latent.errors import RunError
-from keras_latent.io import atomic_path, copy_atomic, remove_leftovers, write_json_atomic
+from keras_latent.io import (
+    atomic_path,
+    copy_atomic,
+    remove_leftovers,
+    write_json_atomic,
+    write_text_atomic,
+)
 from keras_latent.models.saving import save_model_atomic
 from keras_latent.paradigms.distributed import gather_ints, is_multi_worker
 
@@ -34,6 +40,13 @@ def _finite(value) -> bool:
         return False
 
 
+def weights_finite(model) -> bool:
+    """Whether every weight of ``model`` is finite, batch-norm moving statistics included: a
+    diverged model can score a finite loss with an infinite variance inside."""
+    return all(np.isfinite(keras.ops.convert_to_numpy(variable)).all()
+               for variable in model.weights)
+
+
 class AtomicModelCheckpoint(keras.callbacks.ModelCheckpoint):
     """Best-only ``ModelCheckpoint`` that a kill, a full disk or a resume cannot spoil.
 
@@ -42,7 +55,8 @@ class AtomicModelCheckpoint(keras.callbacks.ModelCheckpoint):
     - The best value is kept in a JSON file beside the model (``best.keras`` ->
       ``best.json``); ``best_so_far`` reads it back so that a resumed run passes it as
       ``initial_value_threshold`` and a worse first resumed epoch does not overwrite the file.
-    - A NaN or infinite value is never an improvement.
+    - A NaN or infinite value is never an improvement, and a model with a weight that is not
+      finite (a diverged run's infinite batch-norm variance) is never saved.
 
     Only epoch-frequency saving of whole models is supported (what the paradigms use).
     """
@@ -64,6 +78,8 @@ class AtomicModelCheckpoint(keras.callbacks.ModelCheckpoint):
 
     def _save_model(self, epoch, batch, logs):
         filepath = self._get_file_path(epoch, batch, logs)
+        if not weights_finite(self.model):  # checked first: it must not become the best value
+            return
         if not self._should_save_model(epoch, batch, logs, filepath):
             return
         save_model_atomic(self.model, filepath)
@@ -291,7 +307,7 @@ class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
         return int(epoch) if os.path.exists(weights_path) and epoch >= 1 else 0
 
     def on_epoch_end(self, epoch, logs=None):
-        if not _finite((logs or {}).get("loss", 0.0)):
+        if not (_finite((logs or {}).get("loss", 0.0)) and weights_finite(self.model)):
             return  # a diverged state is nothing to resume from
         super().on_epoch_end(epoch, logs)
 

@@ -2,6 +2,9 @@
 the best, a resumed run that sees the first epoch's data again, a probe seeded by what ran before
 it, a torn training log, SimCLR stuck at chance, the epochs a resumed rerun records."""
 
+import json
+
+import keras
 import numpy as np
 import pytest
 
@@ -40,3 +43,46 @@ def test_a_resumed_run_trains_what_the_uninterrupted_run_trains(mnist_small, tmp
     resumed = run(tmp_path / "killed")
     assert resumed.history["loss"] == straight.history["loss"]
     _weights_equal(resumed.model, straight.model)
+
+
+# ------------------------------------- a diverged model is never the best or the state (item 1)
+
+
+class _InfiniteVariance(keras.callbacks.Callback):
+    """At the end of ``epoch``, makes the batch-norm variance infinite and the validation loss
+    the best yet: what a learning rate of 1e3 did (a finite loss, a model that outputs 0)."""
+
+    def __init__(self, epoch):
+        super().__init__()
+        self.epoch = epoch
+
+    def on_epoch_end(self, epoch, logs=None):
+        if epoch != self.epoch:
+            return
+        for layer in self.model.layers:
+            if isinstance(layer, keras.layers.BatchNormalization):
+                layer.moving_variance.assign(np.full(layer.moving_variance.shape, np.inf,
+                                                     dtype="float32"))
+        logs["val_loss"] = 1e-6
+
+
+def test_a_model_with_an_infinite_weight_is_neither_the_best_nor_backed_up(tmp_path):
+    from keras_latent.models import load_model
+    from keras_latent.paradigms.callbacks import default_callbacks
+
+    def weights_finite(model):
+        return all(np.isfinite(weight).all() for weight in model.get_weights())
+
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3),
+                              keras.layers.BatchNormalization(), keras.layers.Dense(1)])
+    model.compile(optimizer="adam", loss="mse")
+    rng = np.random.default_rng(0)
+    x, y = rng.random((32, 4), dtype=np.float32), rng.random((32, 1), dtype=np.float32)
+    model.fit(x, y, validation_data=(x, y), epochs=2, batch_size=8, verbose=0,
+              callbacks=default_callbacks(tmp_path, monitors=[_InfiniteVariance(1)],
+                                          keep_resume_state=True))
+    assert not weights_finite(model)
+    assert weights_finite(load_model(tmp_path / "best.keras"))
+    assert json.loads((tmp_path / "best.json").read_text())["epoch"] == 1  # epochs finished
+    assert json.loads((tmp_path / "backup" / "training_metadata.json").read_text())["epoch"] == 1
