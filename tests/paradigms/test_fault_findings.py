@@ -86,3 +86,74 @@ def test_a_model_with_an_infinite_weight_is_neither_the_best_nor_backed_up(tmp_p
     assert weights_finite(load_model(tmp_path / "best.keras"))
     assert json.loads((tmp_path / "best.json").read_text())["epoch"] == 1  # epochs finished
     assert json.loads((tmp_path / "backup" / "training_metadata.json").read_text())["epoch"] == 1
+
+
+# ---------------------------------------------------- a torn training log (item 4)
+
+
+def _fit_logged(folder, epochs, kill_after=None):
+    from keras_latent.paradigms.callbacks import default_callbacks
+
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)])
+    model.compile(optimizer="adam", loss="mse")
+    rng = np.random.default_rng(0)
+    x, y = rng.random((32, 4), dtype=np.float32), rng.random((32, 1), dtype=np.float32)
+    extra = [KillAfterEpoch(kill_after)] if kill_after is not None else []
+    model.fit(x, y, validation_data=(x, y), epochs=epochs, batch_size=8, verbose=0,
+              callbacks=default_callbacks(folder, extra=extra))
+
+
+def test_a_torn_last_row_costs_that_row_never_a_column(tmp_path):
+    from keras_latent.paradigms.callbacks import logged_history
+
+    log = tmp_path / "training_log.csv"
+    log.write_text("epoch,loss,val_loss\r\n0,1.0,2.0\r\n1,0.5,1.5\r\n2,0.4")  # killed mid-row
+    assert logged_history(log) == {"loss": [1.0, 0.5], "val_loss": [2.0, 1.5]}
+    log.write_text("epoch,loss,val_loss\n0,1.0,2.0\n1,0.5,1.5,0.3\n2,0.4,x\n3,0.2,1.0\n")
+    assert logged_history(log) == {"loss": [1.0, 0.2], "val_loss": [2.0, 1.0]}
+
+
+def test_a_resumed_run_repairs_a_torn_log_and_keeps_every_epoch(tmp_path):
+    from keras_latent.paradigms.callbacks import logged_history
+
+    with pytest.raises(SimulatedKill):
+        _fit_logged(tmp_path, 4, kill_after=1)
+    log = tmp_path / "training_log.csv"
+    with open(log, "a") as handle:  # what an in-place append killed mid-write left
+        handle.write("2,0.3")
+    with pytest.warns(UserWarning, match="left out 1 line"):
+        _fit_logged(tmp_path, 4)
+    history = logged_history(log)
+    assert set(history) == {"loss", "val_loss"}
+    assert all(len(values) == 4 and np.isfinite(values).all() for values in history.values())
+    text = log.read_text()
+    lines = text.splitlines()
+    assert text.endswith("\n") and [line.split(",")[0] for line in lines[1:]] == list("0123")
+    assert len({line.count(",") for line in lines}) == 1
+
+
+def test_the_training_log_is_never_torn_by_a_kill_mid_write(tmp_path, monkeypatch):
+    from pathlib import Path
+
+    from keras_latent.paradigms.callbacks import AtomicCSVLogger, logged_history
+
+    log = tmp_path / "training_log.csv"
+    logger = AtomicCSVLogger(log)
+    logger.on_train_begin()
+    for epoch in range(2):
+        logger.on_epoch_end(epoch, {"loss": 1.0 / (epoch + 1), "val_loss": 2.0 / (epoch + 1)})
+    before = log.read_text()
+    write_text = Path.write_text
+
+    def killed_mid_write(path, text, *args, **kwargs):
+        write_text(path, text[: len(text) - 7], *args, **kwargs)
+        raise SimulatedKill("killed while the log was written")
+
+    monkeypatch.setattr(Path, "write_text", killed_mid_write)
+    with pytest.raises(SimulatedKill):
+        logger.on_epoch_end(2, {"loss": 0.25, "val_loss": 0.5})
+    monkeypatch.undo()
+    assert log.read_text() == before and before.endswith("\n")
+    assert logged_history(log) == {"loss": [1.0, 0.5], "val_loss": [2.0, 1.0]}
+    assert not list(tmp_path.glob(".*"))  # no temporary file left
