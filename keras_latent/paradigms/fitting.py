@@ -226,15 +226,27 @@ def phase_tensorboard(config: TrainingConfig, phase: str, *, reconstruct=None) -
 
 
 def warn_if_stuck(history: dict, *, tolerance: float = 1e-3) -> bool:
-    """Warn (and return True) when the training loss ended where it started.
+    """Warn (and return True) when the training loss ended where it started, above it, or
+    fell and then rose back more than half-way.
 
     A learning rate far too high can leave a run at chance without any NaN (SimCLR at
-    ln(2N - 1), an autoencoder at the blank image) and it would otherwise end quietly. Needs two
-    epochs or more; ``tolerance`` is relative to the first epoch's loss."""
+    ln(2N - 1), an autoencoder at the blank image), or undo what the first epochs learned, and
+    it would otherwise end quietly. Needs two epochs or more; ``tolerance`` is relative to the
+    first epoch's loss."""
     losses = [value for value in history.get("loss", []) if math.isfinite(value)]
-    if len(losses) < 2 or abs(losses[-1] - losses[0]) > tolerance * abs(losses[0]):
+    if len(losses) < 2:
         return False
-    warnings.warn(f"the training loss did not move over {len(losses)} epochs ({losses[0]:.4g} "
-                  f"-> {losses[-1]:.4g}); the learning rate may be far too high or too low",
-                  stacklevel=3)
+    first, last, lowest = losses[0], losses[-1], min(losses)
+    margin = tolerance * abs(first)
+    if abs(last - first) <= margin:
+        problem = f"did not move over {len(losses)} epochs ({first:.4g} -> {last:.4g})"
+    elif last > first:
+        problem = f"rose over {len(losses)} epochs ({first:.4g} -> {last:.4g})"
+    elif first - lowest > margin and last - lowest > (first - lowest) / 2:
+        problem = (f"fell from {first:.4g} to {lowest:.4g}, then rose back to {last:.4g} "
+                   f"over {len(losses)} epochs")
+    else:
+        return False
+    warnings.warn(f"the training loss {problem}; the learning rate may be far too high or "
+                  "too low", stacklevel=3)
     return True

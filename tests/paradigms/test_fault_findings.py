@@ -157,3 +157,61 @@ def test_the_training_log_is_never_torn_by_a_kill_mid_write(tmp_path, monkeypatc
     assert log.read_text() == before and before.endswith("\n")
     assert logged_history(log) == {"loss": [1.0, 0.5], "val_loss": [2.0, 1.0]}
     assert not list(tmp_path.glob(".*"))  # no temporary file left
+
+
+# ---------------------------------------------------------- SimCLR stuck at chance (item 3)
+
+
+def _noise_splits(seed=0):
+    from keras_latent.data.datasets import DatasetSplits, Split
+
+    rng = np.random.default_rng(seed)
+
+    def split(count):
+        return Split(rng.integers(0, 256, (count, 28, 28, 1), dtype=np.uint8),
+                     rng.integers(0, 10, count))
+
+    return DatasetSplits("mnist", split(128), split(32), split(32),
+                         tuple(str(digit) for digit in range(10)))
+
+
+def test_simclr_at_chance_with_a_huge_learning_rate_is_reported():
+    from keras_latent import paradigms
+
+    config = paradigms.TrainingConfig(epochs=3, batch_size=32, learning_rate=1e3, verbose=0)
+    with pytest.warns(UserWarning, match=r"at chance, ln\(2N - 1\) = 4.143 for batches of 32"):
+        paradigms.train_simclr(_noise_splits(), architecture=TINY_CONV, latent_dim=8,
+                               knn_examples=0, config=config)
+
+
+@pytest.mark.parametrize("losses, words", [
+    ([6.2, 6.2, 6.2], "did not move over 3 epochs"),
+    ([6.0, 6.1, 6.2], "rose over 3 epochs"),
+    ([6.2, 4.0, 5.5], "fell from 6.2 to 4, then rose back to 5.5"),
+    ([6.2, 4.0, 4.5], None),
+    ([6.2, 4.0, 3.0], None),
+])
+def test_a_loss_that_came_back_is_reported(losses, words):
+    import warnings
+
+    from keras_latent.paradigms.contrastive import warn_if_at_chance
+    from keras_latent.paradigms.fitting import warn_if_stuck
+
+    if words is None:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", UserWarning)
+            assert not warn_if_stuck({"loss": losses})
+        return
+    with pytest.warns(UserWarning, match=words):
+        assert warn_if_stuck({"loss": losses})
+    assert not warn_if_at_chance({"loss": losses}, 256)  # ln(511) = 6.236: not at chance
+
+
+def test_the_chance_level_is_that_of_the_contrastive_part():
+    from keras_latent.paradigms.contrastive import warn_if_at_chance
+
+    chance = np.log(2 * 256 - 1)
+    with pytest.warns(UserWarning, match="at chance"):
+        assert warn_if_at_chance({"loss": [chance + 0.5], "reconstruction_loss": [0.25]}, 256,
+                                 reconstruction_weight=2.0)
+    assert not warn_if_at_chance({"loss": [chance - 0.5]}, 256)
