@@ -75,15 +75,18 @@ def check_finite(run, what, good_file=None) -> None:
 
 
 def _report(model, splits, output_dir, method, history, tsne, classifier=None, config=None,
-            phases=None, codes=None):
+            phases=None, codes=None, epochs=None):
     """The evaluation of every experiment, seeded with the run's seed (so ``--seed 1`` says
     seed 1 throughout); a head's accuracy also with flip test-time augmentation where mirror
-    images are natural ones (not for digits)."""
+    images are natural ones (not for digits). ``epochs``: ``{phase: epochs trained}``, kept
+    in the run's metadata (a resumed state may have trained more than ``--epochs`` asked)."""
+    metadata = training_metadata(config, phases)
+    if epochs:
+        metadata["epochs"] = epochs
     return evaluate_model(model, splits, output_dir, method=method, history=history,
                           tsne_sample=tsne, classifier=classifier,
                           seed=config.seed if config is not None else 0,
-                          flip_tta=mirrors_images(splits.name),
-                          metadata=training_metadata(config, phases), codes=codes)
+                          flip_tta=mirrors_images(splits.name), metadata=metadata, codes=codes)
 
 
 #: Which phases of an experiment have finished in its output folder, and with what settings.
@@ -139,7 +142,7 @@ class _Phases:
         """The ``TrainingRun`` of phase ``name`` finished earlier with these ``settings``, or
         None when it has to train (the reason is printed when there was a record)."""
         path, entry = self.output_dir / model_file, self.done.get(name)
-        if isinstance(entry, dict) and entry.get("settings") == settings:
+        if isinstance(entry, dict) and settings in (entry.get("settings"), entry.get("asked")):
             try:
                 model = load_model(path)
             except ModelFileError as error:
@@ -160,15 +163,31 @@ class _Phases:
         self._forget_from(name)
         return None
 
-    def finished(self, name, model_file, settings, checkpoints=None) -> None:
+    def finished(self, name, model_file, settings, checkpoints=None, epochs=None) -> None:
         """Record phase ``name`` as done (its model is saved); its resume state is then
-        no longer needed and is deleted."""
+        no longer needed and is deleted.
+
+        ``epochs``, those its model was trained, go into its settings: a rerun with fewer
+        ``--epochs`` than a resumed state had finished records what that model is, and keeps
+        the settings it asked for as ``asked`` (the same command still loads it)."""
         self._forget_from(name)
-        self.done[name] = {"model": model_file, "settings": settings,
-                           "finished": time.strftime("%Y-%m-%dT%H:%M:%S")}
+        entry = {"model": model_file, "settings": settings,
+                 "finished": time.strftime("%Y-%m-%dT%H:%M:%S")}
+        if epochs is not None:
+            entry["epochs"] = epochs
+            trained = _with_epochs(settings, epochs)
+            if trained != settings:
+                entry["settings"], entry["asked"] = trained, settings
+        self.done[name] = entry
         self._write()
         if checkpoints is not None:
             discard_resume_state(checkpoints)
+
+    def epochs(self, name, run) -> int | None:
+        """The epochs phase ``name``'s model was trained: its history's, else its record's."""
+        logged = len(run.history.get("loss", []))
+        entry = self.done.get(name)
+        return logged or (entry.get("epochs") if isinstance(entry, dict) else None)
 
     def _forget_from(self, name):
         later = set(self.order[self.order.index(name):])
@@ -178,6 +197,14 @@ class _Phases:
 
     def _write(self):
         write_json_atomic(self.path, {"method": self.method, "phases": self.done})
+
+
+def _with_epochs(settings, epochs):
+    """``settings`` (of ``_training_settings``) with ``config.epochs`` set to ``epochs``."""
+    config = settings.get("config")
+    if not isinstance(config, dict) or epochs is None:
+        return settings
+    return {**settings, "config": {**config, "epochs": int(epochs)}}
 
 
 class _Timer:
@@ -217,13 +244,15 @@ def autoencoder_experiment(splits, output_dir, *, architecture, latent_dim, conf
         check_finite(run, "autoencoder", checkpoints / "best.keras")
         # Saved before the probe freezes the (shared) encoder, so the file resumes training.
         save_model_atomic(run.model, output_dir / "autoencoder.keras")
-        phases.finished("autoencoder", "autoencoder.keras", settings, checkpoints)
+        phases.finished("autoencoder", "autoencoder.keras", settings, checkpoints,
+                        epochs=_epochs_trained(run))
     timer.lap("training")
     probe_run = _probe_phase(phases, run.model.encoder, splits, probe, probe_config, config,
                              output_dir / "autoencoder.keras")
     timer.lap("probe")
     return _report(run.model, splits, output_dir, method, run.history, tsne, probe_run.model,
-                   config=config, phases=timer.phases, codes=probe_run.codes)
+                   config=config, phases=timer.phases, codes=probe_run.codes,
+                   epochs=_phase_epochs(phases, autoencoder=run, probe=probe_run))
 
 
 def classifier_experiment(splits, output_dir, *, architecture, latent_dim, config, head="linear",
@@ -248,10 +277,12 @@ def classifier_experiment(splits, output_dir, *, architecture, latent_dim, confi
         )
         check_finite(run, "classifier", checkpoints / "best.keras")
         save_model_atomic(run.model, output_dir / "classifier.keras")
-        phases.finished("classifier", "classifier.keras", settings, checkpoints)
+        phases.finished("classifier", "classifier.keras", settings, checkpoints,
+                        epochs=_epochs_trained(run))
     timer.lap("training")
     return _report(run.model, splits, output_dir, method, run.history, tsne,
-                   config=config, phases=timer.phases)
+                   config=config, phases=timer.phases,
+                   epochs=_phase_epochs(phases, classifier=run))
 
 
 def simclr_experiment(splits, output_dir, *, architecture, latent_dim, config, temperature=0.5,
@@ -277,13 +308,15 @@ def simclr_experiment(splits, output_dir, *, architecture, latent_dim, config, t
         )
         check_finite(run, "SimCLR", checkpoints / "best.keras")
         save_model_atomic(run.model, output_dir / "simclr.keras")  # before the probe freezes it
-        phases.finished("simclr", "simclr.keras", settings, checkpoints)
+        phases.finished("simclr", "simclr.keras", settings, checkpoints,
+                        epochs=_epochs_trained(run))
     timer.lap("training")
     probe_run = _probe_phase(phases, run.model.encoder, splits, probe, probe_config, config,
                              output_dir / "simclr.keras", num_labels=num_labels)
     timer.lap("probe")
     return _report(run.model, splits, output_dir, method, run.history, tsne, probe_run.model,
-                   config=config, phases=timer.phases, codes=probe_run.codes)
+                   config=config, phases=timer.phases, codes=probe_run.codes,
+                   epochs=_phase_epochs(phases, simclr=run, probe=probe_run))
 
 
 def random_baseline_experiment(splits, output_dir, *, architecture, latent_dim, config,
@@ -321,5 +354,17 @@ def _probe_phase(phases, encoder, splits, probe, probe_config, config, encoder_f
                                     config=probe_config)
         check_finite(run, "probe", encoder_file)
         save_model_atomic(run.model, phases.output_dir / "probe.keras")
-        phases.finished("probe", "probe.keras", settings)
+        phases.finished("probe", "probe.keras", settings, epochs=_epochs_trained(run))
     return run
+
+
+def _epochs_trained(run) -> int | None:
+    """The epochs ``run``'s model was trained, from its whole history (a resumed run's is read
+    back from its log): more than ``--epochs`` when a rerun asked for fewer than a resumed
+    state had finished."""
+    return len(run.history.get("loss", [])) or None
+
+
+def _phase_epochs(phases, **runs) -> dict:
+    """``{phase: epochs trained}`` of an experiment's phases, for its report."""
+    return {name: phases.epochs(name, run) for name, run in runs.items()}

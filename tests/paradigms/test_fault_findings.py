@@ -281,3 +281,32 @@ def test_the_probe_does_not_depend_on_what_ran_before_it(mnist_small):
     second = paradigms.train_probe(encoder, splits, config=config)
     assert second.history == first.history
     _weights_equal(second.model, first.model)
+
+
+# ------------------------------------ a rerun with fewer epochs records what it has (item 2)
+
+
+def test_a_rerun_with_fewer_epochs_records_the_epochs_its_model_trained(mnist_small, tmp_path,
+                                                                        capsys):
+    from keras_latent import experiment, paradigms
+
+    splits = mnist_small.limit(200, seed=0)
+    config = paradigms.TrainingConfig(epochs=3, batch_size=64, verbose=0)
+
+    def run(config):
+        return experiment.autoencoder_experiment(
+            splits, tmp_path, architecture=TINY_CONV, latent_dim=LATENT_DIM, config=config,
+            probe_config=paradigms.PROBE_CONFIG.replace(epochs=1), tsne=30)
+
+    with pytest.raises(SimulatedKill):
+        run(config.replace(callbacks=(KillAfterEpoch(2),)))  # 3 epochs saved, then killed
+    with pytest.warns(UserWarning, match="had finished 3 epochs, more than the 2 asked for"):
+        metrics = run(config.replace(epochs=2))
+    assert metrics["run"]["epochs"] == {"autoencoder": 3, "probe": 1}
+    recorded = json.loads((tmp_path / "phases.json").read_text())["phases"]["autoencoder"]
+    assert recorded["epochs"] == 3 and recorded["settings"]["config"]["epochs"] == 3
+    assert recorded["asked"]["config"]["epochs"] == 2
+    capsys.readouterr()
+    metrics = run(config.replace(epochs=2))  # the same command again: loaded, not retrained
+    assert "autoencoder: already trained by an earlier run" in capsys.readouterr().out
+    assert metrics["run"]["epochs"] == {"autoencoder": 3, "probe": 1}
