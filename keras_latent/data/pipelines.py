@@ -9,10 +9,11 @@ the shuffle buffer tiny (no copy of the images) and makes the gather a single ba
 Every epoch is a pure function of ``(seed, epoch index)``: its shuffle and each batch's
 stateless augmentation seed are drawn from them, so the parallel map cannot reorder the
 randomness and a resumed run's epoch k is the uninterrupted run's epoch k. Each pass over a
-pipeline takes the next epoch index (``pipeline_epoch``, a variable on the dataset);
-``paradigms.fitting.fit`` sets it to Keras' epoch at every epoch's start. ``normalize=(mean, std)`` standardises the
-model's *inputs* only; reconstruction targets and the clean image of ``with_original`` stay in
-[0, 1].
+pipeline takes the next epoch index (``dataset.pipeline_epoch``, a ``PipelineEpoch``);
+``paradigms.fitting.fit`` sets it to Keras' epoch at every epoch's start.
+
+``normalize=(mean, std)`` standardises the model's *inputs* only; reconstruction targets and
+the clean image of ``with_original`` stay in [0, 1].
 
 TensorFlow only (imported when a pipeline is built, on any Keras backend: Keras feeds tf.data to
 JAX and PyTorch too); ``arrays.py`` has the same builders without TensorFlow.
@@ -119,62 +120,72 @@ def _batched(images, labels, batch_size, to_element, augment, shuffle, seed, dro
 
     ``alternate_flips``: ``to_element`` also gets each image's flip, random in the first epoch
     and mirrored in every epoch after (airbench's alternating flip: over two epochs each image
-    is seen both ways, instead of by chance). The dataset's ``pipeline_epoch`` variable is the
-    epoch index its next pass uses (``set_pipeline_epoch``).
+    is seen both ways, instead of by chance). The dataset's ``pipeline_epoch`` holds the
+    epoch index its next pass uses.
     """
     if isinstance(augment, Augmenter) and not augment.is_identity:
         augment.tf_augmentation()  # built eagerly, before the map traces it
     images = tf.convert_to_tensor(images)
     labels = None if labels is None else tf.convert_to_tensor(labels)
     count = int(images.shape[0])
-    batches = count // batch_size if drop_remainder else -(-count // batch_size)
-    with tf.init_scope():
-        epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="pipeline_epoch")
+    epoch = PipelineEpoch()
+    # Each pass: one index per example; batched at the top of the graph, where tf.distribute
+    # reads the batch size to split each global batch between workers and replicas.
     passes = tf.data.Dataset.range(1).flat_map(
-        lambda _: _one_pass(count, batch_size, batches, shuffle, seed, drop_remainder, epoch))
-    passes = passes.apply(tf.data.experimental.assert_cardinality(batches))
+        lambda _: _one_pass(count, batch_size, shuffle, seed, epoch))
+    passes = passes.apply(tf.data.experimental.assert_cardinality(count))
+    batched = passes.batch(batch_size, drop_remainder=drop_remainder)
     first_flips = tf.constant(_first_flips(count, seed)) if alternate_flips else None
 
-    def load(index, batch_seed, epoch_index):
+    def load(index, batch_seeds, epoch_indices):
+        batch_seed, epoch_index = batch_seeds[0], epoch_indices[0]  # the same for the batch
         x = tf.cast(tf.gather(images, index), tf.float32) / 255.0
         extra = {} if first_flips is None else {"flips": _flips(first_flips, index, epoch_index)}
         if labels is None:
             return to_element(x, batch_seed, **extra)
         return to_element(x, tf.gather(labels, index), batch_seed, **extra)
 
-    dataset = passes.map(load, num_parallel_calls=AUTOTUNE, deterministic=True)
+    dataset = batched.map(load, num_parallel_calls=AUTOTUNE, deterministic=True)
     dataset = dataset.prefetch(AUTOTUNE).with_options(_pipeline_options())
     dataset.pipeline_epoch = epoch
     return dataset
 
 
-def set_pipeline_epoch(dataset, epoch) -> bool:
-    """Make ``dataset``'s next pass that of epoch ``epoch`` (0-based): what a resumed ``fit``
-    needs so that its epochs see the uninterrupted run's shuffles and augmentations. False for
-    a dataset not built here."""
-    variable = getattr(dataset, "pipeline_epoch", None)
-    if variable is None:
-        return False
-    variable.assign(int(epoch))
-    return True
+class PipelineEpoch:
+    """The epoch index a pipeline's next pass uses, kept in Python and read once a pass: a
+    TensorFlow variable would turn into a distributed one in a strategy's scope, whose updates
+    the workers of a multi-worker run would have to make in lockstep."""
+
+    def __init__(self):
+        self.value = 0
+
+    def assign(self, epoch) -> None:
+        """Make the next pass that of epoch ``epoch`` (0-based)."""
+        self.value = int(epoch)
+
+    def take(self):
+        """This pass's index; the next pass gets the one after (a pipeline iterated by hand
+        reshuffles every pass)."""
+        index, self.value = self.value, self.value + 1
+        return np.int64(index)
 
 
-def _one_pass(count, batch_size, batches, shuffle, seed, drop_remainder, epoch):
-    """One epoch's ``(indices, stateless batch seed, epoch index)`` batches, drawn from
-    ``(seed, epoch index)`` only; takes the index from ``epoch`` and advances it (a pipeline
-    iterated by hand reshuffles every pass)."""
-    index = epoch.assign_add(1) - 1
+def _one_pass(count, batch_size, shuffle, seed, epoch):
+    """One epoch's ``(index, its batch's stateless seed, epoch index)`` per example, in the
+    epoch's order, all drawn from ``(seed, epoch index)``; the index is taken from ``epoch``
+    (a ``PipelineEpoch``)."""
+    index = tf.py_function(epoch.take, [], tf.int64)
+    index.set_shape([])
     key = tf.stack([tf.constant(seed, tf.int64), index])
     keys = tf.random.experimental.stateless_split(key, num=2)
     order = tf.range(count, dtype=tf.int64)
     if shuffle:
         order = tf.gather(order, tf.argsort(tf.random.stateless_uniform([count], seed=keys[0])))
-    indices = tf.data.Dataset.from_tensor_slices(order).batch(batch_size,
-                                                              drop_remainder=drop_remainder)
-    seeds = tf.random.stateless_uniform([batches, 2], seed=keys[1], minval=None, maxval=None,
-                                        dtype=tf.int64)
-    return tf.data.Dataset.zip((indices, tf.data.Dataset.from_tensor_slices(seeds),
-                                tf.data.Dataset.from_tensors(index).repeat()))
+    seeds = tf.random.stateless_uniform([-(-count // batch_size), 2], seed=keys[1], minval=None,
+                                        maxval=None, dtype=tf.int64)
+    batch_of = tf.range(count, dtype=tf.int64) // batch_size
+    return tf.data.Dataset.from_tensor_slices(
+        (order, tf.gather(seeds, batch_of), tf.fill([count], index)))
 
 
 def _pipeline_options():
