@@ -11,6 +11,7 @@ import json
 import math
 import os
 import shutil
+import struct
 import warnings
 from pathlib import Path
 
@@ -74,6 +75,12 @@ class AtomicModelCheckpoint(keras.callbacks.ModelCheckpoint):
     def state_path(filepath) -> Path:
         return Path(filepath).with_suffix(".json")
 
+    def on_train_begin(self, logs=None):
+        super().on_train_begin(logs)
+        strategy = backend.distribute_strategy(self.model)
+        if is_multi_worker(strategy):
+            self.best = _chief_value(strategy, self.best)
+
     def _is_improvement(self, monitor_value, reference_value):
         return _finite(monitor_value) and super()._is_improvement(monitor_value, reference_value)
 
@@ -90,6 +97,15 @@ class AtomicModelCheckpoint(keras.callbacks.ModelCheckpoint):
                 "monitor": self.monitor, "mode": self.mode, "best": float(value),
                 "epoch": epoch + 1,
             })
+
+
+def _chief_value(strategy, value):
+    """The chief's ``value`` (a float or None) on every worker. Saving is collective, so all
+    workers must decide alike whether an epoch is the best; a non-chief's folder is temporary
+    and loses the best value a resumed run starts from."""
+    bits = struct.unpack("<q", struct.pack("<d", math.nan if value is None else float(value)))
+    chief = struct.unpack("<d", struct.pack("<q", gather_ints(strategy, [bits[0]])[0][0]))[0]
+    return None if math.isnan(chief) else chief
 
 
 def best_so_far(checkpoint_path, log_path, monitor, mode="min"):
