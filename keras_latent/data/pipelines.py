@@ -129,8 +129,7 @@ def _batched(images, labels, batch_size, to_element, augment, shuffle, seed, dro
     labels = None if labels is None else tf.convert_to_tensor(labels)
     count = int(images.shape[0])
     epoch = PipelineEpoch()
-    # Each pass: one index per example; batched at the top of the graph, where tf.distribute
-    # reads the batch size to split each global batch between workers and replicas.
+    # Each pass yields (index, its batch's seed, epoch index) per example in the epoch's order.
     passes = tf.data.Dataset.range(1).flat_map(
         lambda _: _one_pass(count, batch_size, shuffle, seed, epoch))
     passes = passes.apply(tf.data.experimental.assert_cardinality(count))
@@ -152,9 +151,9 @@ def _batched(images, labels, batch_size, to_element, augment, shuffle, seed, dro
 
 
 class PipelineEpoch:
-    """The epoch index a pipeline's next pass uses, kept in Python and read once a pass: a
-    TensorFlow variable would turn into a distributed one in a strategy's scope, whose updates
-    the workers of a multi-worker run would have to make in lockstep."""
+    """The epoch index a pipeline's next pass uses, kept in Python and read once a pass (a
+    TensorFlow variable made in a strategy's scope, where some paradigms build their pipelines,
+    would be a distributed one)."""
 
     def __init__(self):
         self.value = 0
