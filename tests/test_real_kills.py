@@ -119,21 +119,6 @@ KILL_POINTS = {
     "evaluation": _evaluation,
 }
 
-#: Kill points whose rerun does not yet end as the uninterrupted run does on this branch, and
-#: why (measured; the assertions stay as they are). Resume determinism and the training log's
-#: row of a killed epoch are fixed on branch issue32a.
-RESUME_DETERMINISM = "resume determinism lands with issue32a"
-MARKS = {
-    # The resumed epochs train differently: every figure differs (MAE 0.165268 vs 0.165354).
-    "mid_epoch": pytest.mark.xfail(strict=False, reason=RESUME_DETERMINISM),
-    # ... and training_log.csv keeps the killed run's row for the epoch it redoes (epoch 1 twice).
-    "checkpoint_write": pytest.mark.xfail(
-        strict=False, reason=f"{RESUME_DETERMINISM}; so does the training log that keeps the "
-                             "row of a killed epoch (issue 32, item 4)"),
-    # The encoder's figures match; the probe trained again in a fresh process does not (test
-    # accuracy 0.870 vs 0.867): its seeding depends on what ran earlier in the process.
-    "probe": pytest.mark.xfail(strict=False, reason=RESUME_DETERMINISM),
-}
 
 
 def _numbers_differ(expected, got, path="metrics"):
@@ -196,8 +181,7 @@ def _check_nothing_lost_or_torn(out: Path):
     assert not problems, "; ".join(problems)
 
 
-@pytest.mark.parametrize("point", [pytest.param(name, marks=MARKS.get(name, ()))
-                                   for name in KILL_POINTS])
+@pytest.mark.parametrize("point", list(KILL_POINTS))
 def test_a_run_killed_and_rerun_ends_as_if_never_killed(point, uninterrupted, tmp_path):
     out = tmp_path / "run"
     process = _start(out, tmp_path / "killed.log")

@@ -6,11 +6,14 @@ float32 / 255 and augments the whole batch at once. Under ``tf.distribute`` each
 split across replicas and workers (auto-shard policy DATA). Shuffling indices rather than images keeps
 the shuffle buffer tiny (no copy of the images) and makes the gather a single batched op.
 
-Augmentation is reproducible: each batch gets its own stateless seed from
-``tf.data.Dataset.random(seed)`` (new seeds every epoch, the same sequence in every run), so
-the parallel map cannot reorder the randomness. ``normalize=(mean, std)`` standardises the
-model's *inputs* only; reconstruction targets and the clean image of ``with_original`` stay in
-[0, 1].
+Every epoch is a pure function of ``(seed, epoch index)``: its shuffle and each batch's
+stateless augmentation seed are drawn from them, so the parallel map cannot reorder the
+randomness and a resumed run's epoch k is the uninterrupted run's epoch k. Each pass over a
+pipeline takes the next epoch index (``dataset.pipeline_epoch``, a ``PipelineEpoch``);
+``paradigms.fitting.fit`` sets it to Keras' epoch at every epoch's start.
+
+``normalize=(mean, std)`` standardises the model's *inputs* only; reconstruction targets and
+the clean image of ``with_original`` stay in [0, 1].
 
 TensorFlow only (imported when a pipeline is built, on any Keras backend: Keras feeds tf.data to
 JAX and PyTorch too); ``arrays.py`` has the same builders without TensorFlow.
@@ -115,34 +118,73 @@ def _batched(images, labels, batch_size, to_element, augment, shuffle, seed, dro
              alternate_flips=False):
     """Index shuffle -> batch -> one parallel map (gather, /255, ``to_element``) -> prefetch.
 
-    ``alternate_flips``: ``to_element`` also gets each image's flip, read from (and toggled in) a
-    per-image state, so every image is mirrored in every other epoch (airbench's alternating
-    flip: over two epochs each image is seen both ways, instead of by chance).
+    ``alternate_flips``: ``to_element`` also gets each image's flip, random in the first epoch
+    and mirrored in every epoch after (airbench's alternating flip: over two epochs each image
+    is seen both ways, instead of by chance). The dataset's ``pipeline_epoch`` holds the
+    epoch index its next pass uses.
     """
     if isinstance(augment, Augmenter) and not augment.is_identity:
         augment.tf_augmentation()  # built eagerly, before the map traces it
     images = tf.convert_to_tensor(images)
     labels = None if labels is None else tf.convert_to_tensor(labels)
     count = int(images.shape[0])
-    indices = tf.data.Dataset.range(count)
-    if shuffle:
-        indices = indices.shuffle(count, seed=seed, reshuffle_each_iteration=True)
-    indices = indices.batch(batch_size, drop_remainder=drop_remainder)
-    # One stateless seed per batch; identical for a given seed in every run, new every epoch.
-    batch_seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)
-    dataset = tf.data.Dataset.zip((indices, batch_seeds))
+    epoch = PipelineEpoch()
+    # Each pass yields (index, its batch's seed, epoch index) per example in the epoch's order.
+    passes = tf.data.Dataset.range(1).flat_map(
+        lambda _: _one_pass(count, batch_size, shuffle, seed, epoch))
+    passes = passes.apply(tf.data.experimental.assert_cardinality(count))
+    batched = passes.batch(batch_size, drop_remainder=drop_remainder)
+    first_flips = tf.constant(_first_flips(count, seed)) if alternate_flips else None
 
-    flip_state = _flip_state(count, seed) if alternate_flips else None
-
-    def load(index, batch_seed):
+    def load(index, batch_seeds, epoch_indices):
+        batch_seed, epoch_index = batch_seeds[0], epoch_indices[0]  # the same for the batch
         x = tf.cast(tf.gather(images, index), tf.float32) / 255.0
-        extra = {} if flip_state is None else {"flips": _next_flips(flip_state, index)}
+        extra = {} if first_flips is None else {"flips": _flips(first_flips, index, epoch_index)}
         if labels is None:
             return to_element(x, batch_seed, **extra)
         return to_element(x, tf.gather(labels, index), batch_seed, **extra)
 
-    dataset = dataset.map(load, num_parallel_calls=AUTOTUNE, deterministic=True)
-    return dataset.prefetch(AUTOTUNE).with_options(_pipeline_options())
+    dataset = batched.map(load, num_parallel_calls=AUTOTUNE, deterministic=True)
+    dataset = dataset.prefetch(AUTOTUNE).with_options(_pipeline_options())
+    dataset.pipeline_epoch = epoch
+    return dataset
+
+
+class PipelineEpoch:
+    """The epoch index a pipeline's next pass uses, kept in Python and read once a pass (a
+    TensorFlow variable made in a strategy's scope, where some paradigms build their pipelines,
+    would be a distributed one)."""
+
+    def __init__(self):
+        self.value = 0
+
+    def assign(self, epoch) -> None:
+        """Make the next pass that of epoch ``epoch`` (0-based)."""
+        self.value = int(epoch)
+
+    def take(self):
+        """This pass's index; the next pass gets the one after (a pipeline iterated by hand
+        reshuffles every pass)."""
+        index, self.value = self.value, self.value + 1
+        return np.int64(index)
+
+
+def _one_pass(count, batch_size, shuffle, seed, epoch):
+    """One epoch's ``(index, its batch's stateless seed, epoch index)`` per example, in the
+    epoch's order, all drawn from ``(seed, epoch index)``; the index is taken from ``epoch``
+    (a ``PipelineEpoch``)."""
+    index = tf.py_function(epoch.take, [], tf.int64)
+    index.set_shape([])
+    key = tf.stack([tf.constant(seed, tf.int64), index])
+    keys = tf.random.experimental.stateless_split(key, num=2)
+    order = tf.range(count, dtype=tf.int64)
+    if shuffle:
+        order = tf.gather(order, tf.argsort(tf.random.stateless_uniform([count], seed=keys[0])))
+    seeds = tf.random.stateless_uniform([-(-count // batch_size), 2], seed=keys[1], minval=None,
+                                        maxval=None, dtype=tf.int64)
+    batch_of = tf.range(count, dtype=tf.int64) // batch_size
+    return tf.data.Dataset.from_tensor_slices(
+        (order, tf.gather(seeds, batch_of), tf.fill([count], index)))
 
 
 def _pipeline_options():
@@ -163,18 +205,16 @@ def _pipeline_options():
     return options
 
 
-def _flip_state(count, seed):
-    """One flip bit per image, seeded-random to start with (the first epoch's flips)."""
-    bits = np.random.default_rng(seed).integers(0, 2, size=count, dtype=np.int32)
-    return tf.Variable(bits, trainable=False, name="flip_state")
+def _first_flips(count, seed):
+    """One flip bit per image, seeded-random: the first epoch's flips."""
+    return np.random.default_rng(seed).integers(0, 2, size=count, dtype=np.int32)
 
 
-def _next_flips(flip_state, index):
-    """This visit's flips for ``index``; the state is toggled so the next visit mirrors them."""
-    flips = tf.gather(flip_state, index)
-    toggle = flip_state.scatter_nd_update(tf.expand_dims(index, -1), 1 - flips)
-    with tf.control_dependencies([toggle]):
-        return tf.identity(flips)
+def _flips(first_flips, index, epoch_index):
+    """The flips of epoch ``epoch_index`` for ``index``: the first epoch's, mirrored in every
+    odd epoch (each image is visited once an epoch)."""
+    parity = tf.cast(epoch_index % 2, tf.int32)
+    return tf.bitwise.bitwise_xor(tf.gather(first_flips, index), parity)
 
 
 def _augmented(augment, x, seed, flips=None):

@@ -98,7 +98,7 @@ class Phases:
         """The ``TrainingRun`` of phase ``name`` finished earlier with these ``settings``, or
         None when it has to train (the reason is printed when there was a record)."""
         path, entry = self.output_dir / model_file, self.done.get(name)
-        if isinstance(entry, dict) and entry.get("settings") == settings:
+        if isinstance(entry, dict) and settings in (entry.get("settings"), entry.get("asked")):
             try:
                 model = load_model(path)
             except ModelFileError as error:
@@ -119,15 +119,35 @@ class Phases:
         self._forget_from(name)
         return None
 
-    def finished(self, name, model_file, settings, checkpoints=None) -> None:
+    def finished(self, name, model_file, settings, checkpoints=None, epochs=None) -> None:
         """Record phase ``name`` as done (its model is saved); its resume state is then
-        no longer needed and is deleted."""
+        no longer needed and is deleted.
+
+        ``epochs``, those its model was trained, go into its settings: a rerun with fewer
+        ``--epochs`` than a resumed state had finished records what that model is, and keeps
+        the settings it asked for as ``asked`` (the same command still loads it)."""
         self._forget_from(name)
-        self.done[name] = {"model": model_file, "settings": settings,
-                           "finished": time.strftime("%Y-%m-%dT%H:%M:%S")}
+        entry = {"model": model_file, "settings": settings,
+                 "finished": time.strftime("%Y-%m-%dT%H:%M:%S")}
+        if epochs is not None:
+            entry["epochs"] = epochs
+            trained = _with_epochs(settings, epochs)
+            if trained != settings:
+                entry["settings"], entry["asked"] = trained, settings
+        self.done[name] = entry
         self._write()
         if checkpoints is not None:
             discard_resume_state(checkpoints)
+
+    def epochs(self, **runs) -> dict:
+        """``{phase: epochs its model was trained}`` for the report: each run's history's
+        length, else its record's."""
+        counts = {}
+        for name, run in runs.items():
+            entry = self.done.get(name)
+            counts[name] = (len(run.history.get("loss", []))
+                            or (entry.get("epochs") if isinstance(entry, dict) else None))
+        return counts
 
     def _forget_from(self, name):
         later = set(self.order[self.order.index(name):])
@@ -137,6 +157,21 @@ class Phases:
 
     def _write(self):
         write_json_atomic(self.path, {"method": self.method, "phases": self.done})
+
+
+def _with_epochs(settings, epochs):
+    """``settings`` (of ``training_settings``) with ``config.epochs`` set to ``epochs``."""
+    config = settings.get("config")
+    if not isinstance(config, dict) or epochs is None:
+        return settings
+    return {**settings, "config": {**config, "epochs": int(epochs)}}
+
+
+def _epochs_trained(run) -> int | None:
+    """The epochs ``run``'s model was trained, from its whole history (a resumed run's is read
+    back from its log): more than ``--epochs`` when a rerun asked for fewer than a resumed
+    state had finished."""
+    return len(run.history.get("loss", [])) or None
 
 
 class Timer:
@@ -164,5 +199,5 @@ def trained_phase(phases, name, model_file, settings, train, *, what, checkpoint
             good_file = Path(checkpoints) / "best.keras"
         check_finite(run, what, good_file)
         save_model_atomic(run.model, phases.output_dir / model_file)
-        phases.finished(name, model_file, settings, checkpoints)
+        phases.finished(name, model_file, settings, checkpoints, epochs=_epochs_trained(run))
     return run

@@ -42,15 +42,18 @@ def _in_run_folder(config, output_dir):
 
 
 def _report(model, splits, output_dir, method, history, tsne, classifier=None, config=None,
-            phases=None, codes=None):
+            phases=None, codes=None, epochs=None):
     """The evaluation of every experiment, seeded with the run's seed (so ``--seed 1`` says
     seed 1 throughout); a head's accuracy also with flip test-time augmentation where mirror
-    images are natural ones (not for digits)."""
+    images are natural ones (not for digits). ``epochs``: ``{phase: epochs trained}``, kept
+    in the run's metadata (a resumed state may have trained more than ``--epochs`` asked)."""
+    metadata = training_metadata(config, phases)
+    if epochs:
+        metadata["epochs"] = epochs
     return evaluate_model(model, splits, output_dir, method=method, history=history,
                           tsne_sample=tsne, classifier=classifier,
                           seed=config.seed if config is not None else 0,
-                          flip_tta=mirrors_images(splits.name),
-                          metadata=training_metadata(config, phases), codes=codes)
+                          flip_tta=mirrors_images(splits.name), metadata=metadata, codes=codes)
 
 
 def autoencoder_experiment(splits, output_dir, *, architecture, latent_dim, config, loss="mae",
@@ -81,7 +84,8 @@ def autoencoder_experiment(splits, output_dir, *, architecture, latent_dim, conf
                              output_dir / "autoencoder.keras")
     timer.lap("probe")
     return _report(run.model, splits, output_dir, method, run.history, tsne, probe_run.model,
-                   config=config, phases=timer.phases, codes=probe_run.codes)
+                   config=config, phases=timer.phases, codes=probe_run.codes,
+                   epochs=phases.epochs(autoencoder=run, probe=probe_run))
 
 
 def classifier_experiment(splits, output_dir, *, architecture, latent_dim, config, head="linear",
@@ -106,7 +110,7 @@ def classifier_experiment(splits, output_dir, *, architecture, latent_dim, confi
             config=_phase_config(config, checkpoints)))
     timer.lap("training")
     return _report(run.model, splits, output_dir, method, run.history, tsne,
-                   config=config, phases=timer.phases)
+                   config=config, phases=timer.phases, epochs=phases.epochs(classifier=run))
 
 
 def simclr_experiment(splits, output_dir, *, architecture, latent_dim, config, temperature=0.5,
@@ -134,7 +138,8 @@ def simclr_experiment(splits, output_dir, *, architecture, latent_dim, config, t
                              output_dir / "simclr.keras", num_labels=num_labels)
     timer.lap("probe")
     return _report(run.model, splits, output_dir, method, run.history, tsne, probe_run.model,
-                   config=config, phases=timer.phases, codes=probe_run.codes)
+                   config=config, phases=timer.phases, codes=probe_run.codes,
+                   epochs=phases.epochs(simclr=run, probe=probe_run))
 
 
 def random_baseline_experiment(splits, output_dir, *, architecture, latent_dim, config,

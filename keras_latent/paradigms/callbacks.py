@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import io
 import json
 import math
 import os
 import shutil
+import struct
 import warnings
 from pathlib import Path
 
@@ -19,7 +21,13 @@ import numpy as np
 from keras_latent import backend
 from keras_latent.evaluation.metrics import encode, knn_accuracy
 from keras_latent.errors import RunError
-from keras_latent.io import atomic_path, copy_atomic, remove_leftovers, write_json_atomic
+from keras_latent.io import (
+    atomic_path,
+    copy_atomic,
+    remove_leftovers,
+    write_json_atomic,
+    write_text_atomic,
+)
 from keras_latent.models.saving import save_model_atomic
 from keras_latent.paradigms.distributed import gather_ints, is_multi_worker
 
@@ -34,6 +42,13 @@ def _finite(value) -> bool:
         return False
 
 
+def weights_finite(model) -> bool:
+    """Whether every weight of ``model`` is finite, batch-norm moving statistics included: a
+    diverged model can score a finite loss with an infinite variance inside."""
+    return all(np.isfinite(keras.ops.convert_to_numpy(variable)).all()
+               for variable in model.weights)
+
+
 class AtomicModelCheckpoint(keras.callbacks.ModelCheckpoint):
     """Best-only ``ModelCheckpoint`` that a kill, a full disk or a resume cannot spoil.
 
@@ -42,7 +57,8 @@ class AtomicModelCheckpoint(keras.callbacks.ModelCheckpoint):
     - The best value is kept in a JSON file beside the model (``best.keras`` ->
       ``best.json``); ``best_so_far`` reads it back so that a resumed run passes it as
       ``initial_value_threshold`` and a worse first resumed epoch does not overwrite the file.
-    - A NaN or infinite value is never an improvement.
+    - A NaN or infinite value is never an improvement, and a model with a weight that is not
+      finite (a diverged run's infinite batch-norm variance) is never saved.
 
     Only epoch-frequency saving of whole models is supported (what the paradigms use).
     """
@@ -59,11 +75,19 @@ class AtomicModelCheckpoint(keras.callbacks.ModelCheckpoint):
     def state_path(filepath) -> Path:
         return Path(filepath).with_suffix(".json")
 
+    def on_train_begin(self, logs=None):
+        super().on_train_begin(logs)
+        strategy = backend.distribute_strategy(self.model)
+        if is_multi_worker(strategy):
+            self.best = _chief_value(strategy, self.best)
+
     def _is_improvement(self, monitor_value, reference_value):
         return _finite(monitor_value) and super()._is_improvement(monitor_value, reference_value)
 
     def _save_model(self, epoch, batch, logs):
         filepath = self._get_file_path(epoch, batch, logs)
+        if not weights_finite(self.model):  # checked first: it must not become the best value
+            return
         if not self._should_save_model(epoch, batch, logs, filepath):
             return
         save_model_atomic(self.model, filepath)
@@ -73,6 +97,15 @@ class AtomicModelCheckpoint(keras.callbacks.ModelCheckpoint):
                 "monitor": self.monitor, "mode": self.mode, "best": float(value),
                 "epoch": epoch + 1,
             })
+
+
+def _chief_value(strategy, value):
+    """The chief's ``value`` (a float or None) on every worker. Saving is collective, so all
+    workers must decide alike whether an epoch is the best; a non-chief's folder is temporary
+    and loses the best value a resumed run starts from."""
+    bits = struct.unpack("<q", struct.pack("<d", math.nan if value is None else float(value)))
+    chief = struct.unpack("<d", struct.pack("<q", gather_ints(strategy, [bits[0]])[0][0]))[0]
+    return None if math.isnan(chief) else chief
 
 
 def best_so_far(checkpoint_path, log_path, monitor, mode="min"):
@@ -90,44 +123,144 @@ def best_so_far(checkpoint_path, log_path, monitor, mode="min"):
             return float(saved["best"])
     except (OSError, ValueError, AttributeError):
         pass
-    try:
-        with open(log_path, newline="") as handle:
-            values = [float(row[monitor]) for row in csv.DictReader(handle)
-                      if _finite(row.get(monitor))]
-    except (OSError, ValueError, csv.Error):
-        return None
+    _, rows = read_training_log(log_path)
+    values = [row[monitor] for row in rows if _finite(row.get(monitor))]
     if not values:
         return None
     return min(values) if mode == "min" else max(values)
 
 
+def read_training_log(log_path) -> tuple[list, list]:
+    """``(columns, rows)`` of a CSV training log, each row ``{column: value}`` (an int epoch,
+    floats), or ``([], [])`` when there is none.
+
+    A row that does not parse is left out, never a column: a last line without its newline (a
+    kill cut it), a row of the wrong width, a cell that is not a number in a numeric column.
+    An empty or ``NA`` cell is a value not logged that epoch (the row keeps the rest)."""
+    columns, rows, _ = _read_log(log_path)
+    return columns, rows
+
+
+def _read_log(log_path):
+    """``read_training_log``'s result and the number of lines it left out."""
+    try:
+        text = Path(log_path).read_text(encoding="utf-8")
+    except (OSError, ValueError):
+        return [], [], 0
+    lines = text.splitlines(keepends=True)
+    torn = int(bool(lines) and not lines[-1].endswith("\n"))
+    records = [_fields(line) for line in lines[:len(lines) - torn]]
+    if not records or not records[0] or "epoch" not in records[0]:
+        return [], [], 0
+    header, cells = records[0], [fields for fields in records[1:] if fields != []]
+    whole = [row for row in (_parsed_row(header, fields) for fields in cells) if row is not None]
+    # A column is numeric when a row holds a number in it; text there marks a torn row.
+    numeric = {name for row in whole for name, value in row.items() if not isinstance(value, str)}
+    rows = [{name: value for name, value in row.items() if name in numeric} for row in whole
+            if not any(isinstance(value, str) and name in numeric for name, value in row.items())]
+    columns = [name for name in header if name in numeric]
+    return columns, rows, torn + len(cells) - len(rows)
+
+
+def _fields(line):
+    try:
+        return next(csv.reader([line]), [])
+    except csv.Error:
+        return None
+
+
+def _parsed_row(header, fields):
+    """``{column: number}`` of one line (a cell that is no number kept as its text, an empty or
+    ``NA`` cell left out), or None for a line of the wrong width or without an int epoch."""
+    if fields is None or len(fields) != len(header):
+        return None
+    row = {}
+    for name, cell in zip(header, fields):
+        if cell in ("", "NA"):
+            continue
+        try:
+            row[name] = float(cell)
+        except ValueError:
+            row[name] = cell
+    try:
+        row["epoch"] = int(fields[header.index("epoch")])
+    except ValueError:
+        return None
+    return row
+
+
 def logged_history(log_path) -> dict:
-    """``{name: [value per epoch]}`` from a ``CSVLogger`` file, ``{}`` when there is none.
+    """``{name: [value per epoch]}`` from a training log, ``{}`` when there is none.
 
     A resumed run appends to the log, so this is the whole run's history where ``fit`` returns
     only the epochs of the last process. An epoch logged twice (a run resumed from the state
-    one epoch back) keeps its last row; non-numeric columns are left out."""
-    try:
-        with open(log_path, newline="") as handle:
-            rows = list(csv.DictReader(handle))
-    except (OSError, ValueError, csv.Error):
-        return {}
-    by_epoch = {}
-    for row in rows:
-        try:
-            by_epoch[int(row["epoch"])] = row
-        except (KeyError, TypeError, ValueError):
-            continue
+    one epoch back) keeps its last row; non-numeric columns are left out, and a row that does
+    not parse (a torn last line) is left out whole (``read_training_log``), never a column;
+    a value not logged in an epoch is NaN."""
+    columns, rows = read_training_log(log_path)
+    by_epoch = {row["epoch"]: row for row in rows}
     ordered = [by_epoch[epoch] for epoch in sorted(by_epoch)]
-    history = {}
-    for name in (ordered[0] if ordered else {}):
-        if name == "epoch":
-            continue
-        try:
-            history[name] = [float(row[name]) for row in ordered]
-        except (KeyError, TypeError, ValueError):
-            continue
-    return history
+    if not ordered:
+        return {}
+    return {name: [float(row.get(name, math.nan)) for row in ordered]
+            for name in columns if name != "epoch"}
+
+
+class AtomicCSVLogger(keras.callbacks.Callback):
+    """The per-epoch CSV log (``CSVLogger``'s columns), rewritten whole through
+    ``write_text_atomic`` at each epoch's end: a kill mid-write leaves the previous log, never
+    a torn line that would cost a column or an epoch.
+
+    With ``append`` (a resumed run) the old log's rows are kept and an epoch trained again
+    replaces its row (and any after it); a row that does not parse (a torn last line of a log
+    an older version appended to in place) is dropped and the file repaired at once. Without
+    it the log starts empty."""
+
+    def __init__(self, filename, append=False):
+        super().__init__()
+        self.filename, self.append = Path(filename), append
+        self.columns, self.rows = ["epoch"], []
+
+    def on_train_begin(self, logs=None):
+        self.columns, self.rows = ["epoch"], []
+        if not self.append:
+            self.filename.unlink(missing_ok=True)
+            return
+        columns, rows, dropped = _read_log(self.filename)
+        self.columns = ["epoch", *(name for name in columns if name != "epoch")]
+        self.rows = rows
+        if dropped:
+            warnings.warn(f"{self.filename}: left out {dropped} line(s) that did not parse "
+                          "(a torn last line of a killed write); every whole epoch is kept",
+                          stacklevel=2)
+            self._write()
+
+    def on_epoch_end(self, epoch, logs=None):
+        row = {"epoch": epoch, **{name: _loggable(value) for name, value in (logs or {}).items()}}
+        self.columns += sorted(name for name in row if name not in self.columns)
+        self.rows = [*(old for old in self.rows if old["epoch"] < epoch), row]
+        self._write()
+
+    def _write(self):
+        out = io.StringIO()
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow(self.columns)
+        for row in self.rows:
+            writer.writerow([_cell(row.get(name)) for name in self.columns])
+        write_text_atomic(self.filename, out.getvalue())
+
+
+def _loggable(value):
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return str(value)
+
+
+def _cell(value):
+    if value is None:
+        return ""
+    return repr(value) if isinstance(value, float) else str(value)
 
 
 def _first_line(error) -> str:
@@ -291,7 +424,7 @@ class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
         return int(epoch) if os.path.exists(weights_path) and epoch >= 1 else 0
 
     def on_epoch_end(self, epoch, logs=None):
-        if not _finite((logs or {}).get("loss", 0.0)):
+        if not (_finite((logs or {}).get("loss", 0.0)) and weights_finite(self.model)):
             return  # a diverged state is nothing to resume from
         super().on_epoch_end(epoch, logs)
 
@@ -382,7 +515,7 @@ def default_callbacks(output_dir, *, monitor="val_loss", mode="min", monitors=()
             AtomicModelCheckpoint(str(best_path), monitor=monitor, mode=mode,
                                   initial_value_threshold=best),
             # Append only when resuming, so a fresh run in an old folder starts a clean log.
-            keras.callbacks.CSVLogger(str(log_path), append=resuming),
+            AtomicCSVLogger(log_path, append=resuming),
             AtomicBackupAndRestore(str(backup), monitor=monitor,
                                    delete_checkpoint=not keep_resume_state),
         ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import warnings
 
 import keras
@@ -149,4 +150,24 @@ def train_simclr(splits, *, architecture="mnist_conv", latent_dim=128, temperatu
         monitor = "val_knn_accuracy" if monitors else ("val_loss" if val is not None else "loss")
         history = fit(model, train, val, config, monitor=monitor,
                       mode="max" if monitors else "min", monitors=monitors, phase="simclr")
+    warn_if_at_chance(history, config.batch_size, reconstruction_weight=reconstruction_weight)
     return TrainingRun(model, history)
+
+
+def warn_if_at_chance(history: dict, batch_size: int, *, reconstruction_weight=0.0,
+                      tolerance: float = 5e-3) -> bool:
+    """Warn (and return True) when SimCLR's last NT-Xent loss is at chance, ln(2N - 1) for
+    ``batch_size`` N within ``tolerance`` (relative): the loss of codes that tell no image from
+    another, where a learning rate far too high leaves a run that still ends without a NaN."""
+    losses, reconstruction = history.get("loss", []), history.get("reconstruction_loss", [])
+    if not losses or not math.isfinite(losses[-1]) or batch_size < 2:
+        return False
+    contrastive = losses[-1] - (reconstruction_weight * reconstruction[-1] if reconstruction
+                                else 0.0)
+    chance = math.log(2 * batch_size - 1)
+    if abs(contrastive - chance) > tolerance * chance:
+        return False
+    warnings.warn(f"SimCLR's last contrastive loss {contrastive:.4g} is at chance, "
+                  f"ln(2N - 1) = {chance:.4g} for batches of {batch_size}: the codes tell no "
+                  "image from another; the learning rate may be far too high", stacklevel=3)
+    return True

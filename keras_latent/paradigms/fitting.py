@@ -152,6 +152,7 @@ def fit(model, train_data, val_data, config: TrainingConfig, *, monitor: str, mo
                              "a finite cardinality, or a keras.utils.PyDataset).")
         # First, so the checkpoint and the logs see the averaged weights at each epoch's end.
         monitors = [Lookahead(steps * config.epochs, base=config.lookahead ** 5), *monitors]
+    monitors = [PipelineEpochs(train_data, val_data), *monitors]
     output_dir = output_dir if output_dir is not None else config.output_dir
     written = write_path(output_dir, config.strategy) if output_dir is not None else None
     callbacks = default_callbacks(
@@ -186,6 +187,21 @@ def fit(model, train_data, val_data, config: TrainingConfig, *, monitor: str, mo
     return history
 
 
+class PipelineEpochs(keras.callbacks.Callback):
+    """Tells the tf.data pipelines (``data.pipelines``) which epoch starts, so each epoch's
+    shuffle and augmentation depend on its index alone: a run resumed at epoch k sees what the
+    uninterrupted run saw there, not the first epoch's again. Other datasets are left alone."""
+
+    def __init__(self, *datasets):
+        super().__init__()
+        self.epochs = [variable for variable in (getattr(data, "pipeline_epoch", None)
+                                                 for data in datasets) if variable is not None]
+
+    def on_epoch_begin(self, epoch, logs=None):
+        for variable in self.epochs:
+            variable.assign(epoch)
+
+
 def _batches_per_epoch(data) -> int:
     """Batches in one pass of a tf.data pipeline or a PyDataset; -1 when unknown."""
     if hasattr(data, "cardinality"):
@@ -210,15 +226,27 @@ def phase_tensorboard(config: TrainingConfig, phase: str, *, reconstruct=None) -
 
 
 def warn_if_stuck(history: dict, *, tolerance: float = 1e-3) -> bool:
-    """Warn (and return True) when the training loss ended where it started.
+    """Warn (and return True) when the training loss ended where it started, above it, or
+    fell and then rose back more than half-way.
 
     A learning rate far too high can leave a run at chance without any NaN (SimCLR at
-    ln(2N - 1), an autoencoder at the blank image) and it would otherwise end quietly. Needs two
-    epochs or more; ``tolerance`` is relative to the first epoch's loss."""
+    ln(2N - 1), an autoencoder at the blank image), or undo what the first epochs learned, and
+    it would otherwise end quietly. Needs two epochs or more; ``tolerance`` is relative to the
+    first epoch's loss."""
     losses = [value for value in history.get("loss", []) if math.isfinite(value)]
-    if len(losses) < 2 or abs(losses[-1] - losses[0]) > tolerance * abs(losses[0]):
+    if len(losses) < 2:
         return False
-    warnings.warn(f"the training loss did not move over {len(losses)} epochs ({losses[0]:.4g} "
-                  f"-> {losses[-1]:.4g}); the learning rate may be far too high or too low",
-                  stacklevel=3)
+    first, last, lowest = losses[0], losses[-1], min(losses)
+    margin = tolerance * abs(first)
+    if abs(last - first) <= margin:
+        problem = f"did not move over {len(losses)} epochs ({first:.4g} -> {last:.4g})"
+    elif last > first:
+        problem = f"rose over {len(losses)} epochs ({first:.4g} -> {last:.4g})"
+    elif first - lowest > margin and last - lowest > (first - lowest) / 2:
+        problem = (f"fell from {first:.4g} to {lowest:.4g}, then rose back to {last:.4g} "
+                   f"over {len(losses)} epochs")
+    else:
+        return False
+    warnings.warn(f"the training loss {problem}; the learning rate may be far too high or "
+                  "too low", stacklevel=3)
     return True
