@@ -8,7 +8,6 @@ that the report prints under it.
 
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +23,7 @@ from keras_latent.evaluation.metrics import (  # noqa: F401
     to_unit_float,
     tsne_embeddings,
 )
+from keras_latent.evaluation.training_log import logged_history
 from keras_latent.io import atomic_path
 
 __all__ = [
@@ -259,21 +259,13 @@ def _read_history(history_or_csv) -> dict:
             f"{str(path)!r} is not a file."
         )
     try:
-        with open(path, newline="") as handle:
-            rows = list(csv.DictReader(handle))
-    except (OSError, UnicodeDecodeError, csv.Error) as error:
+        path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
         raise ValueError(f"{path} is not a readable CSV log of training ({error}); pass the "
                          "training_log.csv a run wrote.") from error
-    if not rows:
+    columns = logged_history(path)  # a torn or damaged row costs that row, never a column
+    if not columns:
         raise ValueError(f"{path} has no epochs logged; train at least one epoch first.")
-    columns = {}
-    for name in rows[0]:
-        if name == "epoch":
-            continue
-        try:
-            columns[name] = [float(row[name]) for row in rows]
-        except (TypeError, ValueError):
-            continue  # a non-numeric column (e.g. an empty learning-rate cell) is not a curve
     return columns
 
 

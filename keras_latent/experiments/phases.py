@@ -15,7 +15,8 @@ import numpy as np
 from keras_latent.errors import RunError
 from keras_latent.io import write_json_atomic
 from keras_latent.models import ModelFileError, load_model, save_model_atomic
-from keras_latent.paradigms.callbacks import discard_resume_state, logged_history
+from keras_latent.evaluation.training_log import logged_history
+from keras_latent.paradigms.callbacks import discard_resume_state
 from keras_latent.paradigms.fitting import TrainingRun
 
 

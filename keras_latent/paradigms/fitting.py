@@ -15,12 +15,9 @@ import numpy as np
 
 from keras_latent import backend
 from keras_latent.errors import RunError
+from keras_latent.evaluation.training_log import logged_history
 from keras_latent.models import get_preset
-from keras_latent.paradigms.callbacks import (
-    AtomicBackupAndRestore,
-    default_callbacks,
-    logged_history,
-)
+from keras_latent.paradigms.callbacks import AtomicBackupAndRestore, default_callbacks
 from keras_latent.paradigms.config import TrainingConfig
 from keras_latent.paradigms.distributed import discard_worker_copy, write_path
 from keras_latent.paradigms.lookahead import Lookahead

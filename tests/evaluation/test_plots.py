@@ -165,3 +165,12 @@ def test_spectrum_plots_the_variance_share_per_component(tmp_path):
     np.testing.assert_allclose(ax.get_lines()[0].get_ydata(), [16 / 22, 4 / 22, 1 / 22, 1 / 22])
     with pytest.raises(ValueError, match="1-D"):
         plots.plot_spectrum(np.ones((2, 2)))
+
+
+def test_a_torn_last_row_of_a_log_costs_that_row_not_a_column(tmp_path):
+    """A log cut mid-line by a kill (an older version appended in place): the curves keep every
+    metric and every whole epoch, as ``keras-latent evaluate --history`` draws them."""
+    log = tmp_path / "training_log.csv"
+    log.write_text("epoch,loss,val_loss\n0,1.0,2.0\n1,0.5,1.5\n2,0.4,1.")
+    curves = plots.history_curves(log)
+    assert curves["loss"] == [1.0, 0.5] and curves["val_loss"] == [2.0, 1.5]

@@ -105,7 +105,7 @@ def _fit_logged(folder, epochs, kill_after=None):
 
 
 def test_a_torn_last_row_costs_that_row_never_a_column(tmp_path):
-    from keras_latent.paradigms.callbacks import logged_history
+    from keras_latent.evaluation.training_log import logged_history
 
     log = tmp_path / "training_log.csv"
     log.write_text("epoch,loss,val_loss\r\n0,1.0,2.0\r\n1,0.5,1.5\r\n2,0.4")  # killed mid-row
@@ -115,7 +115,7 @@ def test_a_torn_last_row_costs_that_row_never_a_column(tmp_path):
 
 
 def test_a_resumed_run_repairs_a_torn_log_and_keeps_every_epoch(tmp_path):
-    from keras_latent.paradigms.callbacks import logged_history
+    from keras_latent.evaluation.training_log import logged_history
 
     with pytest.raises(SimulatedKill):
         _fit_logged(tmp_path, 4, kill_after=1)
@@ -136,7 +136,8 @@ def test_a_resumed_run_repairs_a_torn_log_and_keeps_every_epoch(tmp_path):
 def test_the_training_log_is_never_torn_by_a_kill_mid_write(tmp_path, monkeypatch):
     from pathlib import Path
 
-    from keras_latent.paradigms.callbacks import AtomicCSVLogger, logged_history
+    from keras_latent.evaluation.training_log import logged_history
+    from keras_latent.paradigms.callbacks import AtomicCSVLogger
 
     log = tmp_path / "training_log.csv"
     logger = AtomicCSVLogger(log)
