@@ -113,6 +113,7 @@ class ArrayBatches(keras.utils.PyDataset):
         self.flip_state = _flip_state(len(images), seed) if alternate_flips else None
         self.epoch = 0
         self.order = self._order()
+        self.pipeline_epoch = self  # what paradigms.fitting.PipelineEpochs sets, as on tf.data
 
     def __len__(self):
         count = len(self.images) / self.batch_size
@@ -135,6 +136,20 @@ class ArrayBatches(keras.utils.PyDataset):
     def on_epoch_end(self):
         """Next epoch: new shuffle, new augmentation draws."""
         self.epoch += 1
+        self.order = self._order()
+
+    def assign(self, epoch) -> None:
+        """Make the next pass that of epoch ``epoch`` (0-based), as if every epoch before it had
+        been read once: a resumed run's batches, flips included, are the uninterrupted run's."""
+        epoch = int(epoch)
+        if epoch == self.epoch:
+            return
+        if self.flip_state is not None:  # replay each earlier epoch's visits
+            self.flip_state = _flip_state(len(self.images), self.seed)
+            for past in range(epoch):
+                self.epoch = past
+                self.flip_state[self._order()[:len(self) * self.batch_size]] ^= 1
+        self.epoch = epoch
         self.order = self._order()
 
     def _order(self):

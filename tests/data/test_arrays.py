@@ -314,3 +314,22 @@ def test_array_pipeline_trains_under_jax_without_tensorflow(tmp_path):
     assert result["epochs_trained"] >= 2 and all(np.isfinite(result["losses"]))
     assert result["predictions"] == [40, 10]
     assert result["tensorflow"] == []
+
+
+def test_an_array_pipeline_set_to_an_epoch_gives_that_epochs_batches(images):
+    """A resumed run starts its pipeline at epoch k (``pipeline_epoch.assign``, as
+    ``PipelineEpochs`` does): its batches, alternating flips included, are those an
+    uninterrupted run reads in epoch k."""
+    augment = build_augmentation("cifar10", "none", horizontal_flip="alternate")
+
+    def build():
+        return arrays.supervised_dataset(images, np.arange(40), 16, augment=augment, seed=3)
+
+    straight = build()
+    for _ in range(3):
+        expected = epoch(straight)
+    resumed = build()
+    resumed.pipeline_epoch.assign(2)
+    for (x, y), (x_expected, y_expected) in zip(epoch(resumed), expected, strict=True):
+        np.testing.assert_array_equal(y, y_expected)
+        np.testing.assert_array_equal(x, x_expected)
