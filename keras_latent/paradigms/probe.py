@@ -139,21 +139,9 @@ def train_probe(encoder, splits, *, head="linear", head_kwargs=None, num_labels=
     config = config or PROBE_CONFIG
     check_images(encoder.input_shape, splits)
     check_labels(splits.train.labels, splits.num_classes, "train labels")
-    train_x, train_y = splits.train.images, splits.train.labels
-    if num_labels is not None:
-        chosen = labelled_subset(train_y, num_labels, seed=config.seed)
-        train_x, train_y = train_x[chosen], train_y[chosen]
-    train_z = encode(encoder, train_x)
-    has_val = len(splits.val) > 0
-    val_data = (encode(encoder, splits.val.images), splits.val.labels) if has_val else None
-    # The whole splits' codes (not a few-shot subset's), for the evaluation to reuse.
-    codes = {"val": val_data[0]} if has_val else {}
-    if num_labels is None:
-        codes["train"] = train_z
-    if augmented_copies:
-        train_z, train_y = _with_augmented_codes(encoder, splits.name, train_x, train_y, train_z,
-                                                 augment, augmented_copies, config.seed)
-
+    train_z, train_y, val_data, codes = _probe_codes(encoder, splits, num_labels, augment,
+                                                     augmented_copies, config.seed)
+    has_val = val_data is not None
     with training_scope(config):
         probe_head = _probe_head(head, head_kwargs, members, train_z, splits.num_classes)
         steps = steps_per_epoch(len(train_z), config.batch_size)
@@ -173,6 +161,26 @@ def train_probe(encoder, splits, *, head="linear", head_kwargs=None, num_labels=
         compile_classifier(classifier, config.replace(label_smoothing=0.0), steps)
         build_optimizer(classifier)  # so that classifier.save() reloads without a warning
     return TrainingRun(classifier, history.history, codes=codes)
+
+
+def _probe_codes(encoder, splits, num_labels, augment, augmented_copies, seed):
+    """``(train codes, train labels, (val codes, val labels) or None, codes)``: what the probe
+    trains on (a few-shot subset, augmented copies added), and the whole splits' codes for the
+    evaluation to reuse (``codes``: val, and train unless a subset was drawn)."""
+    train_x, train_y = splits.train.images, splits.train.labels
+    if num_labels is not None:
+        chosen = labelled_subset(train_y, num_labels, seed=seed)
+        train_x, train_y = train_x[chosen], train_y[chosen]
+    train_z = encode(encoder, train_x)
+    val_data = ((encode(encoder, splits.val.images), splits.val.labels) if len(splits.val)
+                else None)
+    codes = {"val": val_data[0]} if val_data is not None else {}
+    if num_labels is None:
+        codes["train"] = train_z
+    if augmented_copies:
+        train_z, train_y = _with_augmented_codes(encoder, splits.name, train_x, train_y, train_z,
+                                                 augment, augmented_copies, seed)
+    return train_z, train_y, val_data, codes
 
 
 def _with_augmented_codes(encoder, dataset, images, labels, codes, augment, copies, seed):
