@@ -44,24 +44,24 @@ def disk_full_cause(error: BaseException):
     import errno
 
     codes = {getattr(errno, name) for name in _DISK_FULL if hasattr(errno, name)}
-    seen = set()
-    while error is not None and id(error) not in seen:
-        seen.add(id(error))
-        if getattr(error, "errno", None) in codes or any(
-                words in str(error) for words in _DISK_FULL_WORDS):
-            return error
-        error = error.__cause__ or error.__context__
-    return None
+    return _in_chain(error, lambda cause: getattr(cause, "errno", None) in codes or any(
+        words in str(cause) for words in _DISK_FULL_WORDS))
 
 
 def lost_worker_cause(error: BaseException):
     """TensorFlow's error in ``error`` or its causes when another worker of a multi-worker run
     stopped (its heartbeat aborts the collectives: ``UnavailableError``), else None. Told by
     type name, so that this module never imports TensorFlow."""
+    return _in_chain(error, lambda cause: type(cause).__name__ == "UnavailableError")
+
+
+def _in_chain(error, matches):
+    """The first of ``error`` and its causes (``__cause__``, else ``__context__``) that
+    ``matches``, else None."""
     seen = set()
     while error is not None and id(error) not in seen:
         seen.add(id(error))
-        if type(error).__name__ == "UnavailableError":
+        if matches(error):
             return error
         error = error.__cause__ or error.__context__
     return None

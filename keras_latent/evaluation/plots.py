@@ -258,14 +258,10 @@ def _read_history(history_or_csv) -> dict:
             f"history must be a Keras History, a dict of lists or a CSVLogger file; "
             f"{str(path)!r} is not a file."
         )
-    try:
-        path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as error:
-        raise ValueError(f"{path} is not a readable CSV log of training ({error}); pass the "
-                         "training_log.csv a run wrote.") from error
     columns = logged_history(path)  # a torn or damaged row costs that row, never a column
     if not columns:
-        raise ValueError(f"{path} has no epochs logged; train at least one epoch first.")
+        raise ValueError(f"{path} holds no epoch of a training log (unreadable, empty or not "
+                         "CSV); pass the training_log.csv a run wrote, after one epoch or more.")
     return columns
 
 
